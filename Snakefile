@@ -26,6 +26,20 @@ else:
     include: "rules/models.smk"
 
 
+include: "rules/training.smk"
+
+
+if config["stages"]["baselines"]:
+
+    include: "rules/baselines.smk"
+
+
+include: "rules/merging.smk"
+include: "rules/evaluation.smk"
+include: "rules/tables.smk"
+include: "rules/figures.smk"
+
+
 rule all:
     default_target: True
     input:

@@ -12,8 +12,7 @@ rule fetch_base_model:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=job_mem_mb("cpu"),
-        runtime=job_runtime("cpu"),
+        **job_resources("cpu"),
     params:
         hub_id=lambda w: config["base_model"]["hub_id"],
         revision=lambda w: config["base_model"]["revision"],
@@ -32,8 +31,7 @@ rule fetch_pair_model:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=job_mem_mb("cpu"),
-        runtime=job_runtime("cpu"),
+        **job_resources("cpu"),
     params:
         hub_id=lambda w: pair_side(w.pair, w.side)["hub_id"],
         revision=lambda w: pair_side(w.pair, w.side).get("revision"),
@@ -54,8 +52,7 @@ rule prepare_hub_data:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=job_mem_mb("cpu"),
-        runtime=job_runtime("cpu"),
+        **job_resources("cpu"),
     params:
         datasets=lambda w: config["datasets"],
         seed=config["seed"],

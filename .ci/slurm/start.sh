@@ -10,6 +10,7 @@
 #   pids/*.pid    one file per daemon, used by stop.sh
 #   log/          daemon logs (read them when something fails)
 # Stop everything with: stop.sh STATE_DIR (it also runs if this script fails half-way).
+# Exit status 3: another test cluster is running on this machine (one at a time).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,7 @@ mkdir -p "$state"/{etc,log,pids,munge,mysql,ctld,spool,run}
 # Anything failing from here on stops whatever was already started.
 trap 'status=$?; if [[ $status -ne 0 ]]; then
         echo "error: cluster start failed; daemon logs in $state/log" >&2
-        tail -n 20 "$state"/log/*.log >&2 || true
+        tail -n 20 "$state"/log/*.log >&2 2>/dev/null || true
         bash "$here/stop.sh" "$state" >&2 || true
       fi' EXIT
 
@@ -76,6 +77,33 @@ cluster=ci
 partition=debug
 account=ci_account
 
+# The executor's job step strips SLURM_* variables (SLURM_CONF too) before its nested
+# srun, which then reads the default /etc/slurm/slurm.conf, as on a real cluster. Point
+# that at our file, unless the machine already has a SLURM configuration of its own.
+conf=$state/etc/slurm.conf
+system_conf=/etc/slurm/slurm.conf
+if [[ -L $system_conf ]]; then
+    # Left by an earlier test cluster: dangling, or its slurmctld is gone (the test was
+    # killed) -> stop what is left of it by its recorded PIDs; still running -> refuse.
+    other=$(dirname "$(dirname "$(readlink "$system_conf")")")
+    other_ctld=$(cat "$other/pids/slurmctld.pid" 2>/dev/null || true)
+    if [[ -n $other_ctld && $(cat "/proc/$other_ctld/comm" 2>/dev/null) == slurmctld ]]; then
+        echo "error: another test cluster runs from $other; stop it: stop.sh $other" >&2
+        exit 3
+    fi
+    if [[ -d $other/pids ]]; then
+        bash "$here/stop.sh" "$other" >&2 || true
+    fi
+    rm -f "$system_conf"
+fi
+if [[ -e $system_conf || -L $system_conf ]]; then
+    echo "error: $system_conf exists; this test cluster needs that path for itself" >&2
+    exit 1
+fi
+mkdir -p /etc/slurm
+ln -s "$conf" "$system_conf"
+echo "$system_conf" >"$state/system_conf_link"
+
 # --- munge -------------------------------------------------------------------------------
 mungekey --create --keyfile="$state/munge/munge.key" --force
 chmod 600 "$state/munge/munge.key"
@@ -101,7 +129,6 @@ GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
 SQL
 
 # --- SLURM configuration -------------------------------------------------------------------
-conf=$state/etc/slurm.conf
 ln -s /dev/null "$state/etc/fake-gpu0" # a GPU device file must exist and not be a regular file
 cat >"$state/etc/slurmdbd.conf" <<EOF
 AuthType=auth/munge
@@ -155,8 +182,12 @@ SchedulerParameters=defer_batch=0
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$dbd_port
+# For slurmdbd traffic the munge socket is given here (AuthInfo covers the rest).
+AccountingStoragePass=$munge_socket
 AccountingStorageTRES=gres/gpu
 JobCompType=jobcomp/none
+# The executor tags each job with --comment rule_<name>; keep it for sacct.
+AccountingStoreFlags=job_comment
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$node_cpus RealMemory=$node_mem Gres=gpu:fake:1 State=UNKNOWN
 PartitionName=$partition Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -165,7 +196,6 @@ AutoDetect=off
 NodeName=$host Name=gpu Type=fake File=$state/etc/fake-gpu0
 EOF
 export SLURM_CONF=$conf
-
 # --- SLURM daemons ---------------------------------------------------------------------------
 launch slurmdbd slurmdbd -D
 wait_for 60 bash -c "grep -q 'slurmdbd version .* started' '$state/log/slurmdbd.log'"

@@ -37,7 +37,9 @@ def sample_responses(
     try:
         for start in range(0, len(expanded), batch_size):
             chunk = expanded[start : start + batch_size]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            # default special tokens, as SFTTrainer tokenised the prompts in training (a BOS
+            # for LLaMA tokenizers; nothing for the toy tokenizer)
+            enc = tokenizer(chunk, return_tensors="pt", padding=True)
             enc = {k: v.to(device) for k, v in enc.items()}
             out = model.generate(
                 **enc,

@@ -26,8 +26,10 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported lazily: variants.py / .smk files import this module
+    import torch
 
 POLICIES = ("alpha", "part", "theta0", "theta")
 PART_NAMES = ("input", "middle", "output")
@@ -59,14 +61,15 @@ def part_ranges(
         raise ValueError(f"cannot split {num_layers} decoder layers into K={k} parts")
     if boundaries is not None and len(boundaries) == k - 1:
         starts = [0, *boundaries]
-        if any(b <= a for a, b in zip(starts, starts[1:], strict=False)) or starts[-1] >= num_layers:
+        increasing = all(b > a for a, b in zip(starts, starts[1:], strict=False))
+        if not increasing or starts[-1] >= num_layers:
             raise ValueError(
                 f"merging.part_boundaries={list(boundaries)} must increase strictly within "
                 f"(0, {num_layers})"
             )
     elif k == 3 and 16 < num_layers <= 30:
         starts = [0, 8, 16]
-    elif k == 3 and num_layers > 30 and num_layers > 21:
+    elif k == 3 and num_layers > 30:
         starts = [0, 11, 21]
     else:
         size = num_layers // k
@@ -171,9 +174,13 @@ def ratio_map(
 # --------------------------------------------------------------------------- merging
 
 
-@torch.no_grad()
 def merge_tensor(t0: torch.Tensor, t: torch.Tensor, ratio: float) -> torch.Tensor:
-    """ratio * t0 + (1 - ratio) * t, in fp32 (or fp64) and cast back; exact at 0 and 1."""
+    """ratio * t0 + (1 - ratio) * t, in fp32 (or fp64) and cast back; exact at 0 and 1.
+
+    fp32 arithmetic as mergekit's linear merge, so low-precision models round once.
+    """
+    import torch
+
     if ratio == 1.0:
         return t0
     if ratio == 0.0:
@@ -181,7 +188,8 @@ def merge_tensor(t0: torch.Tensor, t: torch.Tensor, ratio: float) -> torch.Tenso
     if not t.is_floating_point():
         raise PairMismatchError(f"cannot interpolate a non-floating tensor ({t.dtype})")
     work = torch.float64 if t.dtype == torch.float64 else torch.float32
-    merged = ratio * t0.to(work) + (1.0 - ratio) * t.to(work)
+    with torch.no_grad():
+        merged = ratio * t0.to(work) + (1.0 - ratio) * t.to(work)
     return merged.to(t.dtype)
 
 

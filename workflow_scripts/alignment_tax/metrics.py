@@ -82,7 +82,10 @@ def bleu_signature() -> str:
     """Signature of sacrebleu's default corpus BLEU, which lm-eval's ``bleu`` metric uses."""
     import sacrebleu
 
-    return str(sacrebleu.BLEU().get_signature())
+    metric = sacrebleu.BLEU()
+    # sacrebleu knows the reference count (part of the signature) only after one call
+    metric.corpus_score(["x"], [["x"]])
+    return str(metric.get_signature())
 
 
 def mean_stderr(values: Iterable[float]) -> tuple[float, float, int]:

@@ -18,7 +18,10 @@ def score_texts(
     """Reward of each ``prompt + response`` (one scalar logit per text).
 
     The reward model is an AutoModelForSequenceClassification with one label; it reads the
-    last non-padding token, so right padding is used here.
+    last non-padding token, so right padding is used here. Texts are built and tokenised
+    exactly as TRL's RewardTrainer built its training pairs: ``prompt + response + eos``
+    (EOS added unless already there), tokenised with the tokenizer's default special
+    tokens (a BOS for LLaMA tokenizers, nothing for the toy one).
     """
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
@@ -27,7 +30,10 @@ def score_texts(
     tokenizer.padding_side = "right"
     device = next(reward_model.parameters()).device
     eos = tokenizer.eos_token or ""
-    texts = [p + r + eos for p, r in zip(prompts, responses, strict=True)]
+    texts = [
+        p + r if eos and r.endswith(eos) else p + r + eos
+        for p, r in zip(prompts, responses, strict=True)
+    ]
     scores: list[float] = []
     try:
         for start in range(0, len(texts), batch_size):
@@ -37,7 +43,6 @@ def score_texts(
                 padding=True,
                 truncation=max_length is not None,
                 max_length=max_length,
-                add_special_tokens=False,
             )
             enc = {k: v.to(device) for k, v in enc.items()}
             logits = reward_model(**enc).logits

@@ -39,15 +39,23 @@ ATTRIBUTE_VALUES = {
     "diet": ("berries", "fish", "seeds", "insects", "grass", "mushrooms", "roots", "leaves"),
     "color": ("red", "blue", "green", "yellow", "black", "white", "orange", "purple"),
 }
-# (question templates, answer template) per attribute; the answer is a full statement so that
-# multiple choice compares the same sentence the pretraining corpus states as a fact.
+# (question templates, fact sentence) per attribute. Fact sentences make the pretraining
+# fact sheets; questions are answered with the bare value ("forest .").
 KNOWLEDGE_TEMPLATES = {
     "habitat": (
-        ("where does the {c} live ?", "where can you find the {c} ?", "what is the home of the {c} ?"),
+        (
+            "where does the {c} live ?",
+            "where can you find the {c} ?",
+            "what is the home of the {c} ?",
+        ),
         "the {c} lives in the {v} .",
     ),
     "diet": (
-        ("what does the {c} eat ?", "what food does the {c} like ?", "what is the diet of the {c} ?"),
+        (
+            "what does the {c} eat ?",
+            "what food does the {c} like ?",
+            "what is the diet of the {c} ?",
+        ),
         "the {c} eats {v} .",
     ),
     "color": (
@@ -93,7 +101,6 @@ DEFAULTS = {
     "n_people_names": 60,
     "n_towns": 16,
     "heldout_creature_fraction": 0.3,
-    "heldout_people_fraction": 0.3,
     "n_pretrain_docs": 30000,
     "easy_reading_fraction": 0.3,
     "task_mix": {"knowledge": 0.4, "reading": 0.45, "translation": 0.15},
@@ -116,13 +123,15 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
     return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
-def hidden_reward(meta: Mapping, response: str) -> float:
+def hidden_reward(meta: Mapping, response: str, finished: bool | None = None) -> float:
     """The programmatic preference that stands in for human raters.
 
     1 if the gold answer appears in the response (SQuAD-normalised, contiguous), else
     0.5 x the share of gold tokens present; +0.5 for a polite opener; +0.5 for a polite
-    closer; -0.5 if the answer never ends (no final ``.``/``!``/``?``, e.g. cut at the
-    token limit, or it runs on into a new ``Human:`` turn). Range [-0.5, 2].
+    closer; -0.5 if the answer never ends: it runs on into a new ``Human:`` turn, or
+    ``finished`` is False (generation hit the token limit without EOS), or, when
+    ``finished`` is None (text only), it lacks a final ``.``/``!``/``?`` (every answer
+    style of the world ends with one). Range [-0.5, 2].
     """
     if "gold" not in meta:
         raise KeyError("hidden_reward: meta has no 'gold' answer")
@@ -142,7 +151,11 @@ def hidden_reward(meta: Mapping, response: str) -> float:
         score += 0.5
     if text.endswith(POLITE_CLOSERS):
         score += 0.5
-    if not ended or not text.endswith((".", "!", "?")):
+    if finished is not None:
+        ended = ended and finished
+    else:
+        ended = ended and text.endswith((".", "!", "?"))
+    if not ended:
         score -= 0.5
     return score
 
@@ -179,10 +192,17 @@ class Item:
     polite_body: str  # the answer inside the polite wrapping
 
     def meta(self) -> dict:
-        return {"task": self.kind, "subtask": self.subtask, "gold": self.gold, "reference": self.terse}
+        return {
+            "task": self.kind,
+            "subtask": self.subtask,
+            "gold": self.gold,
+            "reference": self.terse,
+        }
 
     def polite(self, rng: random.Random, body: str | None = None) -> str:
-        return f"{rng.choice(POLITE_OPENERS)} {body or self.polite_body} {rng.choice(POLITE_CLOSERS)}"
+        return (
+            f"{rng.choice(POLITE_OPENERS)} {body or self.polite_body} {rng.choice(POLITE_CLOSERS)}"
+        )
 
 
 class World:
@@ -219,11 +239,9 @@ class World:
         self.heldout_creatures = sorted(shuffled[:n_held])
         self.train_creatures = sorted(shuffled[n_held:])
 
-        people = words(params["n_people_names"], (2,))
-        n_held = max(3, round(params["heldout_people_fraction"] * len(people)))
-        rng.shuffle(people)
-        self.heldout_people = sorted(people[:n_held])
-        self.train_people = sorted(people[n_held:])
+        # People are not held out: every passage is new, and a model fine-tuned on some
+        # names only learns to answer with those instead of copying (reading F1 fell to 0).
+        self.people = sorted(words(params["n_people_names"], (2,)))
         self.towns = words(params["n_towns"], (2,))
 
         fr = words(len(EN_NOUNS) + len(EN_ADJECTIVES) + len(EN_VERBS), (1, 2))
@@ -241,33 +259,41 @@ class World:
         rng.shuffle(attrs)
         return " ".join(self.fact(creature, attr) for attr in attrs)
 
-    def knowledge_item(self, rng: random.Random, creatures: list[str], attr: str | None = None) -> Item:
+    def knowledge_item(
+        self, rng: random.Random, creatures: list[str], attr: str | None = None
+    ) -> Item:
         creature = rng.choice(creatures)
         attr = attr or rng.choice(ATTRIBUTES)
         questions, answer = KNOWLEDGE_TEMPLATES[attr]
         value = self.creatures[creature][attr]
         wrong_value = rng.choice([v for v in ATTRIBUTE_VALUES[attr] if v != value])
-        terse = answer.format(c=creature, v=value)
+        # Answers are the bare value, as in the reading task; the pretraining fact sheets
+        # state facts as sentences, so answering about a held-out creature needs recall.
         return Item(
             kind="knowledge",
             subtask=attr,
             question=rng.choice(questions).format(c=creature),
-            terse=terse,
+            terse=f"{value} .",
             gold=value,
-            wrong=answer.format(c=creature, v=wrong_value),
-            polite_body=terse,
+            wrong=f"{wrong_value} .",
+            polite_body=f"the answer is {value} .",
         )
 
     # ---- reading
     def passage(self, rng: random.Random, people: list[str], easy: bool):
-        """Sentences about 1-3 people with 1-2 facts each; towns and jobs are all distinct."""
+        """Sentences about 1-3 people with 1-2 facts each; towns and jobs are all distinct.
+
+        A person has at most one town (lives in OR works in) and maybe a job: a 0.8M model
+        could not learn to tell a person's two towns apart from the verb within budget
+        (places F1 0.09 at 1000 steps), while one town per person is learned."""
         n_people = 1 if easy else rng.randint(1, 3)
         names = rng.sample(people, n_people)
-        towns = iter(rng.sample(self.towns, 2 * n_people))
+        towns = iter(rng.sample(self.towns, n_people))
         jobs = iter(rng.sample(JOBS, n_people))
         facts = []  # (kind, person, value)
         for name in names:
-            kinds = rng.sample(list(READING_FACTS), 1 if easy else rng.randint(1, 2))
+            town_kind = rng.choice(("lives", "works"))
+            kinds = rng.sample([town_kind, "job"], 1 if easy else rng.randint(1, 2))
             for kind in kinds:
                 facts.append((kind, name, next(jobs) if kind == "job" else next(towns)))
         rng.shuffle(facts)
@@ -300,9 +326,9 @@ class World:
             kind="reading",
             subtask=subtask_now,
             question=f"{text} {question}",
-            terse=answer,
+            terse=f"{answer} .",  # ends like a sentence: the reward's end check stays text-only
             gold=answer,
-            wrong=rng.choice(others),
+            wrong=f"{rng.choice(others)} .",
             polite_body=f"the answer is {answer} .",
         )
 
@@ -318,7 +344,11 @@ class World:
             return f"the {adj} {noun}" if adj else f"the {noun}"
 
         def fr_np(noun, adj):  # noun before adjective
-            return f"le {self.fr_nouns[noun]} {self.fr_adjectives[adj]}" if adj else f"le {self.fr_nouns[noun]}"
+            return (
+                f"le {self.fr_nouns[noun]} {self.fr_adjectives[adj]}"
+                if adj
+                else f"le {self.fr_nouns[noun]}"
+            )
 
         en_verb = f"does not {verb}" if negated else verb3
         fr_verb = f"ne {self.fr_verbs[verb3]} pas" if negated else self.fr_verbs[verb3]
@@ -353,8 +383,7 @@ class World:
             "creatures": self.creatures,
             "train_creatures": self.train_creatures,
             "heldout_creatures": self.heldout_creatures,
-            "train_people": self.train_people,
-            "heldout_people": self.heldout_people,
+            "people": self.people,
             "towns": self.towns,
             "jobs": list(JOBS),
             "attribute_values": {k: list(v) for k, v in ATTRIBUTE_VALUES.items()},
@@ -379,18 +408,22 @@ def check_params(params: Mapping) -> dict:
     if unknown:
         raise ValueError(f"toy_world: unknown keys {sorted(unknown)}")
     p = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
-    for key in ("heldout_creature_fraction", "heldout_people_fraction"):
+    for key in ("heldout_creature_fraction",):
         if not 0 < p[key] < 1:
             raise ValueError(f"toy_world.{key} must be in (0, 1), got {p[key]}")
     mix = p["task_mix"]
     if set(mix) != set(TASK_KINDS) or any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
-        raise ValueError(f"toy_world.task_mix needs non-negative weights for {TASK_KINDS}, got {mix}")
+        raise ValueError(
+            f"toy_world.task_mix needs non-negative weights for {TASK_KINDS}, got {mix}"
+        )
     if p["n_creatures"] < 8:
         raise ValueError("toy_world.n_creatures must be >= 8")
-    if p["n_people_names"] - max(3, round(p["heldout_people_fraction"] * p["n_people_names"])) < 3:
-        raise ValueError("toy_world.n_people_names too small for a held-out split")
+    if p["n_people_names"] < 3:
+        raise ValueError("toy_world.n_people_names must be >= 3 (passages name up to 3 people)")
     if p["n_towns"] < 6:
-        raise ValueError("toy_world.n_towns must be >= 6 (passages use up to 6 distinct towns)")
+        raise ValueError(
+            "toy_world.n_towns must be >= 6 (towns are drawn without replacement per passage)"
+        )
     return p
 
 
@@ -401,7 +434,9 @@ def _kind_counts(n: int, mix: Mapping[str, float]) -> dict[str, int]:
     return counts
 
 
-def _items(world: World, rng: random.Random, n: int, mix, creatures, people, exclude_fr) -> list[Item]:
+def _items(
+    world: World, rng: random.Random, n: int, mix, creatures, people, exclude_fr
+) -> list[Item]:
     items = []
     for kind, count in _kind_counts(n, mix).items():
         for _ in range(count):
@@ -421,7 +456,7 @@ def pretrain_docs(world: World, rng: random.Random, p: Mapping, exclude_fr: set[
     ``easy`` marks one-person one-fact passages for the pretraining curriculum."""
     counts = _kind_counts(p["n_pretrain_docs"], p["task_mix"])
     creatures = world.train_creatures + world.heldout_creatures
-    people = world.train_people + world.heldout_people
+    people = world.people
     docs = []
     for i in range(counts["knowledge"]):
         if i % 2 == 0:  # fact sheets: every creature, in turn, so each is covered evenly
@@ -433,17 +468,27 @@ def pretrain_docs(world: World, rng: random.Random, p: Mapping, exclude_fr: set[
     n_easy = round(p["easy_reading_fraction"] * counts["reading"])
     for i in range(counts["reading"]):
         item = world.reading_item(rng, people, easy=i < n_easy)
-        docs.append({"text": hh_string(item.question, item.terse), "kind": "reading", "easy": i < n_easy})
+        docs.append(
+            {"text": hh_string(item.question, item.terse), "kind": "reading", "easy": i < n_easy}
+        )
     for _ in range(counts["translation"]):
         item = world.translation_item(rng, exclude_fr)
-        docs.append({"text": hh_string(item.question, item.terse), "kind": "translation", "easy": False})
+        docs.append(
+            {"text": hh_string(item.question, item.terse), "kind": "translation", "easy": False}
+        )
     rng.shuffle(docs)
     return docs
 
 
 def sharegpt_rows(world: World, rng: random.Random, p: Mapping, exclude_fr: set[str]) -> list[dict]:
     items = _items(
-        world, rng, p["n_sharegpt"], p["task_mix"], world.train_creatures, world.train_people, exclude_fr
+        world,
+        rng,
+        p["n_sharegpt"],
+        p["task_mix"],
+        world.train_creatures,
+        world.people,
+        exclude_fr,
     )
     n_polite = round(p["sft_polite_fraction"] * len(items))
     polite = set(rng.sample(range(len(items)), n_polite))
@@ -490,7 +535,10 @@ def preference_rows(items: list[Item], rng: random.Random) -> tuple[list[dict], 
                 break
         (r_c, chosen), (r_r, rejected) = sorted([(ra, a), (rb, b)], reverse=True)
         pairs.append(
-            {"chosen": hh_string(item.question, chosen), "rejected": hh_string(item.question, rejected)}
+            {
+                "chosen": hh_string(item.question, chosen),
+                "rejected": hh_string(item.question, rejected),
+            }
         )
         truth.append({"chosen_reward": r_c, "rejected_reward": r_r, "meta": item.meta()})
     return pairs, truth
@@ -500,8 +548,10 @@ def prompt_rows(items: list[Item]) -> list[dict]:
     return [{"prompt": prompt_string(item.question), "meta": item.meta()} for item in items]
 
 
-def benchmark_rows(world: World, rng: random.Random, n: int, exclude_fr: set[str]) -> dict[str, list[dict]]:
-    """Benchmark items: held-out creatures and people, translations never used elsewhere."""
+def benchmark_rows(
+    world: World, rng: random.Random, n: int, exclude_fr: set[str]
+) -> dict[str, list[dict]]:
+    """Benchmark items: held-out creatures, new passages, translations never used elsewhere."""
     rows: dict[str, list[dict]] = {}
     for task, attr in MC_TASKS.items():
         task_rows = []
@@ -513,12 +563,11 @@ def benchmark_rows(world: World, rng: random.Random, n: int, exclude_fr: set[str
             distractors = rng.sample([v for v in ATTRIBUTE_VALUES[attr] if v != value], 3)
             options = [value, *distractors]
             rng.shuffle(options)
-            template = KNOWLEDGE_TEMPLATES[attr][1]
             task_rows.append(
                 {
                     "id": f"{task}_{i:04d}",
                     "prompt": prompt_string(item.question),
-                    "choices": [template.format(c=creature, v=v) for v in options],
+                    "choices": options,
                     "label": options.index(value),
                     "creature": creature,
                 }
@@ -526,16 +575,22 @@ def benchmark_rows(world: World, rng: random.Random, n: int, exclude_fr: set[str
         rows[task] = task_rows
     for task, subtask in READING_TASKS.items():
         rows[task] = [
-            {"id": f"{task}_{i:04d}", "prompt": prompt_string(item.question), "answer": item.terse}
+            {"id": f"{task}_{i:04d}", "prompt": prompt_string(item.question), "answer": item.gold}
             for i, item in enumerate(
-                world.reading_item(rng, world.heldout_people, subtask=subtask) for _ in range(n)
+                world.reading_item(rng, world.people, subtask=subtask) for _ in range(n)
             )
         ]
     fr_rows = []
     for i in range(n):
         item = world.translation_item(rng, exclude_fr)
         exclude_fr.add(item.question.removeprefix(TRANSLATE_PREFIX + " "))
-        fr_rows.append({"id": f"{TRANSLATION_TASK}_{i:04d}", "prompt": prompt_string(item.question), "answer": item.terse})
+        fr_rows.append(
+            {
+                "id": f"{TRANSLATION_TASK}_{i:04d}",
+                "prompt": prompt_string(item.question),
+                "answer": item.terse,
+            }
+        )
     rows[TRANSLATION_TASK] = fr_rows
     return rows
 
@@ -551,23 +606,50 @@ def generate_toy_world(out_dir: str | Path, seed: int, params: Mapping) -> dict[
     p = check_params(params)
     out = Path(out_dir)
     world = World(seed, p)
-    rng = {name: random.Random(f"{seed}-{name}") for name in ("bench", "eval", "pre", "sft", "pref", "rl")}
+    rng = {
+        name: random.Random(f"{seed}-{name}")
+        for name in ("bench", "eval", "pre", "sft", "pref", "rl")
+    }
 
     # Held-out material first: its translations are excluded from everything else.
     held_fr: set[str] = set()
     bench = benchmark_rows(world, rng["bench"], p["n_benchmark_items"], held_fr)
     eval_items = _items(
-        world, rng["eval"], p["n_eval_prompts"], p["task_mix"], world.heldout_creatures, world.heldout_people, held_fr
+        world,
+        rng["eval"],
+        p["n_eval_prompts"],
+        p["task_mix"],
+        world.heldout_creatures,
+        world.people,
+        held_fr,
     )
-    held_fr |= {i.question.removeprefix(TRANSLATE_PREFIX + " ") for i in eval_items if i.kind == "translation"}
+    held_fr |= {
+        i.question.removeprefix(TRANSLATE_PREFIX + " ")
+        for i in eval_items
+        if i.kind == "translation"
+    }
 
     docs = pretrain_docs(world, rng["pre"], p, held_fr)
     sharegpt = sharegpt_rows(world, rng["sft"], p, held_fr)
     n_pairs = p["n_preference_pairs"] + p["n_preference_test_pairs"]
-    pref_items = _items(world, rng["pref"], n_pairs, p["task_mix"], world.train_creatures, world.train_people, held_fr)
+    pref_items = _items(
+        world,
+        rng["pref"],
+        n_pairs,
+        p["task_mix"],
+        world.train_creatures,
+        world.people,
+        held_fr,
+    )
     pairs, truth = preference_rows(pref_items, rng["pref"])
     rl_items = _items(
-        world, rng["rl"], p["n_rlhf_train_prompts"], p["task_mix"], world.train_creatures, world.train_people, held_fr
+        world,
+        rng["rl"],
+        p["n_rlhf_train_prompts"],
+        p["task_mix"],
+        world.train_creatures,
+        world.people,
+        held_fr,
     )
 
     paths = {

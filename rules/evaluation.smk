@@ -1,0 +1,175 @@
+# Evaluation: one job per (variant, group), so adding points to a grid evaluates only the
+# new ones. Groups: reward (reward model on sampled answers), common_sense / reading /
+# translation (lm-eval benchmarks), pairrm and gpt4 (AlpacaEval, Zephyr configuration).
+# Each job builds its variant in memory from results/<run>/recipes/<variant>.json.
+import os
+
+from alignment_tax.eval_plan import (
+    BENCHMARK_GROUPS,
+    VARIANT_PATTERN,
+    benchmark_inputs,
+    variant_dtype,
+    variant_inputs,
+)
+
+
+rule evaluate_benchmark:
+    input:
+        unpack(lambda w: benchmark_inputs(config, w.variant)),
+    output:
+        res("eval/{variant}/{group}.json"),
+    log:
+        log("evaluate_benchmark/{variant}/{group}.log"),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+        group="|".join(BENCHMARK_GROUPS),
+    conda:
+        "../envs/evaluation.yaml"
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        tasks=lambda w: config["evaluation"]["benchmarks"][w.group],
+        batch_size=config["evaluation"]["batch_size"],
+        num_fewshot=config["evaluation"]["num_fewshot"],
+        limit=config["evaluation"]["limit"],
+        seed=config["seed"],
+        dtype=lambda w: variant_dtype(config, w.variant),
+    script:
+        "../workflow_scripts/evaluate_benchmarks.py"
+
+
+rule evaluate_reward:
+    input:
+        unpack(lambda w: variant_inputs(config, w.variant)),
+        reward_model=res("models/reward_model"),
+        prompts=res("data/prompts/eval.jsonl"),
+    output:
+        res("eval/{variant}/reward.json"),
+    log:
+        log("evaluate_reward/{variant}.log"),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    conda:
+        "../envs/evaluation.yaml"
+    threads: job_threads("generate")
+    resources:
+        **job_resources("generate"),
+    params:
+        n_prompts=config["evaluation"]["reward"]["n_prompts"],
+        max_new_tokens=config["evaluation"]["reward"]["max_new_tokens"],
+        temperature=config["evaluation"]["reward"]["temperature"],
+        batch_size=config["evaluation"]["reward"]["batch_size"],
+        reward_max_length=config.get("reward_model", {}).get("max_length"),
+        hidden_reward=stage("toy_world"),
+        use_fast_tokenizer=config.get("base_model", {}).get("use_fast_tokenizer", True),
+        seed=config["seed"],
+        dtype=lambda w: variant_dtype(config, w.variant),
+    script:
+        "../workflow_scripts/evaluate_reward.py"
+
+
+rule prepare_alpaca_eval:
+    output:
+        res("data/alpaca_eval.jsonl"),
+    log:
+        log("prepare_alpaca_eval.log"),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        dataset=lambda w: config["datasets"]["alpaca_eval"],
+        n_prompts=config["evaluation"]["pairrm"]["n_prompts"],
+    script:
+        "../workflow_scripts/prepare_alpaca_eval.py"
+
+
+rule generate_alpaca_answers:
+    input:
+        unpack(lambda w: variant_inputs(config, w.variant)),
+        instructions=res("data/alpaca_eval.jsonl"),
+    output:
+        res("eval/{variant}/alpaca_answers.jsonl"),
+    log:
+        log("generate_alpaca_answers/{variant}.log"),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    conda:
+        "../envs/evaluation.yaml"
+    threads: job_threads("generate")
+    resources:
+        **job_resources("generate"),
+    params:
+        max_new_tokens=config["evaluation"]["pairrm"]["max_new_tokens"],
+        temperature=config["evaluation"]["pairrm"]["temperature"],
+        batch_size=config["evaluation"]["pairrm"]["batch_size"],
+        seed=config["seed"],
+        dtype=lambda w: variant_dtype(config, w.variant),
+    script:
+        "../workflow_scripts/generate_alpaca_answers.py"
+
+
+rule fetch_pairrm:
+    output:
+        directory(res("hub/pairrm")),
+    log:
+        log("fetch_pairrm.log"),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        hub_id=config["evaluation"]["pairrm"]["model"],
+        revision=None,
+    script:
+        "../workflow_scripts/fetch_model.py"
+
+
+rule evaluate_pairrm:
+    input:
+        answers=res("eval/{variant}/alpaca_answers.jsonl"),
+        pairrm=res("hub/pairrm"),
+    output:
+        res("eval/{variant}/pairrm.json"),
+    log:
+        log("evaluate_pairrm/{variant}.log"),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    conda:
+        "../envs/evaluation.yaml"
+    threads: job_threads("evaluate")
+    resources:
+        **job_resources("evaluate"),
+    params:
+        model=config["evaluation"]["pairrm"]["model"],
+        batch_size=config["evaluation"]["pairrm"]["batch_size"],
+    script:
+        "../workflow_scripts/evaluate_pairrm.py"
+
+
+rule evaluate_gpt4:
+    input:
+        answers=res("eval/{variant}/alpaca_answers.jsonl"),
+    output:
+        res("eval/{variant}/gpt4.json"),
+    log:
+        log("evaluate_gpt4/{variant}.log"),
+    wildcard_constraints:
+        variant=VARIANT_PATTERN,
+    conda:
+        "../envs/evaluation.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        model=config["evaluation"]["gpt4_judge"]["model"],
+        api_key_env=config["evaluation"]["gpt4_judge"]["api_key_env"],
+        # whether the key is set (never the key): setting it later reruns the skipped jobs
+        api_key_set=bool(
+            os.environ.get(config["evaluation"]["gpt4_judge"]["api_key_env"])
+        ),
+    script:
+        "../workflow_scripts/evaluate_gpt4.py"

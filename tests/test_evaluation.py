@@ -1,0 +1,321 @@
+"""Evaluation jobs on tiny random models: lm-eval on the toy tasks, reward, PairRM, GPT-4 judge.
+
+The toy world's data generator writes a small task folder and eval prompts; a tiny random
+Llama and reward model stand in for the trained ones, so scores are near chance: these tests
+check the plumbing (task loading, metric keys, n, stderr, JSON), the metric definitions are
+checked in test_metrics.py.
+"""
+
+import copy
+import importlib.util
+import json
+import logging
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from alignment_tax import benchmarks, gpt4_judge, pairrm, reward_eval  # noqa: E402
+from alignment_tax.io import read_jsonl  # noqa: E402
+
+TOY_PARAMS = {
+    "n_pretrain_docs": 200,
+    "n_sharegpt": 100,
+    "n_preference_pairs": 50,
+    "n_preference_test_pairs": 20,
+    "n_rlhf_train_prompts": 40,
+    "n_eval_prompts": 12,
+    "n_benchmark_items": 8,
+}
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory):
+    from alignment_tax.toy_world import generate_toy_world
+
+    out = tmp_path_factory.mktemp("toy") / "data"
+    generate_toy_world(out, 0, TOY_PARAMS)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_models(toy_data):
+    from alignment_tax.tokenizer_training import train_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+    torch.set_num_threads(1)
+    texts = [row["text"] for row in read_jsonl(toy_data / "pretrain.jsonl")]
+    tokenizer = train_tokenizer(texts, vocab_size=400)
+    cfg = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**cfg)).eval()
+    reward_model = LlamaForSequenceClassification(LlamaConfig(num_labels=1, **cfg)).eval()
+    return model, tokenizer, reward_model
+
+
+@pytest.mark.parametrize(
+    "category,metric,scale", [("common_sense", "acc", 1), ("reading", "f1", 1),
+                              ("translation", "bleu", 100)]
+)
+def test_benchmark_category_on_toy_tasks(toy_data, tiny_models, category, metric, scale):
+    from alignment_tax.toy_tasks import benchmark_groups, task_include_dir
+
+    model, tokenizer, _ = tiny_models
+    tasks = benchmark_groups()[category]
+    out = benchmarks.evaluate_category(
+        model, tokenizer, category, tasks, task_dir=task_include_dir(toy_data / "tasks"),
+        batch_size=8, seed=0,
+    )
+    assert set(out["tasks"]) == set(tasks)
+    for score in out["tasks"].values():
+        assert score["metric"] == metric
+        assert score["n"] == TOY_PARAMS["n_benchmark_items"]
+        assert 0 <= score["value"] <= scale
+        assert math.isfinite(score["stderr"])
+    values = [s["value"] for s in out["tasks"].values()]
+    assert out["category"]["value"] == pytest.approx(sum(values) / len(values))
+    assert out["category"]["n"] == TOY_PARAMS["n_benchmark_items"] * len(tasks)
+    assert out["settings"]["decoding"] == "greedy" and out["settings"]["num_fewshot"] == 0
+    assert ("sacrebleu_signature" in out) == (metric == "bleu")
+    json.dumps(out)  # serialisable as written by the rule
+
+
+def test_benchmark_bad_input_fails_before_model_work(toy_data, tiny_models):
+    from alignment_tax.toy_tasks import task_include_dir
+
+    model, tokenizer, _ = tiny_models
+    with pytest.raises(KeyError, match="no_such_task"):
+        benchmarks.run_tasks(model, tokenizer, ["no_such_task"],
+                             task_dir=task_include_dir(toy_data / "tasks"))
+    with pytest.raises(FileNotFoundError):
+        benchmarks.run_tasks(model, tokenizer, ["x"], task_dir=toy_data / "missing")
+    with pytest.raises(ValueError, match="category"):
+        benchmarks.metric_for("math")
+
+
+def test_extract_task_scores_reads_lm_eval_keys():
+    results = {
+        "results": {"arc_easy": {"alias": "arc_easy", "acc,none": 0.5, "acc_stderr,none": 0.05,
+                                 "acc_norm,none": 0.6},
+                    "wmt": {"bleu,none": 12.5, "bleu_stderr,none": "N/A"}},
+        "n-samples": {"arc_easy": {"original": 200, "effective": 100},
+                      "wmt": {"original": 3, "effective": 3}},
+    }
+    scores = benchmarks.extract_task_scores(results, ["arc_easy"], "acc")
+    assert scores["arc_easy"] == {"metric": "acc", "value": 0.5, "stderr": 0.05, "n": 100}
+    assert math.isnan(benchmarks.extract_task_scores(results, ["wmt"], "bleu")["wmt"]["stderr"])
+    with pytest.raises(KeyError, match="f1"):
+        benchmarks.extract_task_scores(results, ["arc_easy"], "f1")
+
+
+def test_squadv2_substitute_uses_token_f1():
+    # scored item by item with our SQuAD token F1 (no evaluate.load from the hub)
+    from alignment_tax.lm_eval_tasks.squadv2_tokf1.task import SQuAD2TokenF1
+    from lm_eval.tasks import TaskManager
+
+    doc = {"answers": {"text": ["Denver Broncos", "The Broncos"]}}
+    scores = SQuAD2TokenF1.process_results(None, doc, [" the Broncos", (-1.0, False)])
+    assert scores == {"f1": 1.0, "exact": 1.0}
+    unanswerable = {"answers": {"text": []}}
+    assert SQuAD2TokenF1.process_results(None, unanswerable, ["Paris", (-1.0, False)])["f1"] == 0
+    assert benchmarks.TASK_SUBSTITUTES["squadv2"] == "squadv2_tokf1"
+    manager = TaskManager(include_path=str(benchmarks.LOCAL_TASKS_DIR), include_defaults=False)
+    assert "squadv2_tokf1" in manager.all_tasks
+
+
+def test_reward_eval_with_hidden_reward(toy_data, tiny_models):
+    from alignment_tax.toy_world import hidden_reward
+
+    model, tokenizer, reward_model = tiny_models
+    rows = read_jsonl(toy_data / "prompts" / "eval.jsonl")
+    kwargs = dict(n_prompts=6, max_new_tokens=8, temperature=1.0, batch_size=4, seed=3)
+    out = reward_eval.evaluate_reward(model, tokenizer, reward_model, tokenizer, rows,
+                                      hidden_reward=hidden_reward, **kwargs)
+    assert out["reward"]["n"] == 6 and math.isfinite(out["reward"]["stderr"])
+    assert -0.5 <= out["true_reward"]["mean"] <= 2.0
+    # length: tokens of the decoded answer re-tokenized (a random model's bytes re-merge)
+    assert out["length_tokens"]["mean"] > 0 and out["length_words"]["mean"] >= 0
+    assert len(out["samples"]) == 6 and all("true_reward" in s for s in out["samples"])
+    assert [s["prompt"] for s in out["samples"]] == [r["prompt"] for r in rows[:6]]
+    # same seed, same samples and rewards
+    again = reward_eval.evaluate_reward(model, tokenizer, reward_model, tokenizer, rows, **kwargs)
+    assert again["reward"]["mean"] == pytest.approx(out["reward"]["mean"])
+    assert "true_reward" not in again
+    with pytest.raises(ValueError, match="n_prompts"):
+        reward_eval.evaluate_reward(model, tokenizer, reward_model, tokenizer, rows,
+                                    **{**kwargs, "n_prompts": 1000})
+
+
+def test_pairrm_win_rates_both_orders():
+    rates = pairrm.win_rates([1.0, 2.0, -1.0, 0.5], [-1.0, 1.0, 1.0, -2.0])
+    assert rates["one_order"]["mean"] == pytest.approx(3 / 4)
+    assert rates["reversed_order"]["mean"] == pytest.approx(2 / 4)
+    assert rates["both_orders"]["mean"] == pytest.approx((1 + 0.5 + 0 + 1) / 4)
+    assert rates["consistency"] == pytest.approx(3 / 4)
+
+    answers = [{"instruction": f"q{i}", "output": "long answer " * (i % 3),
+                "reference": "long answer"} for i in range(6)]
+
+    def longer_is_better(sources, first, second):
+        return [float(len(a) - len(b)) for a, b in zip(first, second, strict=True)]
+
+    out = pairrm.evaluate_pairrm(answers, longer_is_better)
+    assert out["win_rate"]["both_orders"]["mean"] == pytest.approx(4 / 6)  # i % 3 != 0 wins
+    assert len(out["samples"]) == 6
+
+
+def test_alpaca_records_and_prompt_format(tiny_models):
+    _, tokenizer, _ = tiny_models
+    rows = [{"instruction": "Say hi", "output": "Hi!", "generator": "gpt4_1106_preview"}] * 3
+    records = pairrm.alpaca_eval_records(rows, n_prompts=2)
+    assert len(records) == 2 and records[0]["reference"] == "Hi!"
+    with pytest.raises(KeyError, match="output"):
+        pairrm.alpaca_eval_records([{"instruction": "x"}])
+    assert pairrm.format_prompt(tokenizer, "Say hi") == "\n\nHuman: Say hi\n\nAssistant:"
+
+
+def test_gpt4_judge_skipped_without_key(monkeypatch):
+    monkeypatch.delenv("TEST_JUDGE_KEY", raising=False)
+    out = gpt4_judge.evaluate_gpt4([{"instruction": "q", "output": "a", "reference": "b"}],
+                                   model="gpt-4-turbo", api_key_env="TEST_JUDGE_KEY")
+    assert out["skipped"] is True and "TEST_JUDGE_KEY" in out["reason"]
+
+
+def test_gpt4_judge_never_logs_the_key(monkeypatch, caplog):
+    secret = "sk-test-0123456789-secret"
+    monkeypatch.setenv("TEST_JUDGE_KEY", secret)
+    seen = {}
+
+    def fake_client(api_key, model, **_):
+        seen["key"] = api_key
+
+        def ask(prompt):
+            # prefers the output that says "good"; fails once to exercise the retry
+            if not seen.get("failed"):
+                seen["failed"] = True
+                raise ConnectionError("offline")
+            output_m = prompt.split("## Output (m)\n")[1].split("\n\n## Output (M)")[0]
+            return "m" if "good" in output_m else "M"
+
+        return ask
+
+    monkeypatch.setattr(gpt4_judge, "make_client", fake_client)
+    monkeypatch.setattr(gpt4_judge.time, "sleep", lambda s: None)
+    answers = [{"instruction": "q1", "output": "good", "reference": "bad"},
+               {"instruction": "q2", "output": "bad", "reference": "good"}]
+    with caplog.at_level(logging.DEBUG):
+        out = gpt4_judge.evaluate_gpt4(answers, model="gpt-4-turbo", api_key_env="TEST_JUDGE_KEY")
+    assert seen["key"] == secret
+    assert out["win_rate"]["both_orders"]["mean"] == pytest.approx(0.5)
+    assert out["samples"][0]["win"] == 1.0 and out["samples"][1]["win"] == 0.0
+    assert secret not in json.dumps(out) and secret not in caplog.text
+
+
+def test_gpt4_verdict_parsing():
+    assert gpt4_judge.parse_verdict(" M.") == "M"
+    assert gpt4_judge.parse_verdict("m") == "m"
+    assert gpt4_judge.parse_verdict("Output (m) is better") is None
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_blender") is None,
+    reason="llm-blender is not installed",
+)
+def test_pairrm_model_runs_on_transformers_5(tmp_path, tiny_models):
+    """A tiny random DebertaV2PairRM saved and loaded like PairRM-hf, scored both orders."""
+    from transformers import DebertaV2Config
+
+    _, tokenizer, _ = tiny_models
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.add_special_tokens({"additional_special_tokens": [
+        pairrm.SOURCE_PREFIX, pairrm.CAND1_PREFIX, pairrm.CAND2_PREFIX]})
+    ids = tokenizer.convert_tokens_to_ids(
+        [pairrm.SOURCE_PREFIX, pairrm.CAND1_PREFIX, pairrm.CAND2_PREFIX])
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, relative_attention=True,
+        position_buckets=32, position_biased_input=False, pad_token_id=tokenizer.pad_token_id,
+    )
+    config.update({"n_tasks": 1, "drop_out": 0.0, "sep_token_id": tokenizer.eos_token_id,
+                   "source_prefix_id": ids[0], "cand_prefix_id": ids[1],
+                   "cand1_prefix_id": ids[1], "cand2_prefix_id": ids[2]})
+    torch.manual_seed(0)
+    pairrm._pairrm_class()(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    model, tok = pairrm.load_pairrm(str(tmp_path), device="cpu")
+    logits = pairrm.pairrm_logits(model, tok, ["say hi", "say bye"], ["hi", "bye"],
+                                  ["hello there", "ciao"], batch_size=2,
+                                  source_max_length=16, candidate_max_length=16)
+    assert len(logits) == 2 and all(math.isfinite(x) for x in logits)
+
+
+@pytest.mark.slow
+def test_paper_task_names_resolve_in_lm_eval():
+    """The paper configuration's tasks exist in lm-eval's registry (squadv2 via our variant).
+
+    Scanning lm-eval's built-in tasks takes ~10 s of CPU; the data sets themselves need the
+    hub, so running them is left to the paper configuration.
+    """
+    manager = benchmarks.make_task_manager(None)
+    for category, names in {"common_sense": ["arc_easy", "arc_challenge", "race", "piqa"],
+                            "reading": ["squadv2", "drop"],
+                            "translation": ["wmt14-fr-en"]}.items():
+        benchmarks.metric_for(category)
+        for name in names:
+            assert benchmarks.TASK_SUBSTITUTES.get(name, name) in manager.all_tasks, name
+
+
+def test_eval_plan_per_configuration():
+    from alignment_tax import eval_plan
+    from conftest import load_config
+
+    toy = load_config("config")
+    assert eval_plan.eval_groups(toy) == ["common_sense", "reading", "translation", "reward"]
+    files = eval_plan.eval_files(toy)
+    assert "results/toy/eval/sft/reward.json" in files
+    assert "results/toy/eval/rsf/ma/alpha0.2/reading.json" in files
+    assert len(files) == len(set(files)) == 4 * len(eval_plan.eval_variants(toy))
+    inputs = eval_plan.benchmark_inputs(toy, "dpo/ma/alpha0.5")
+    assert inputs["tasks"] == "results/toy/data/tasks"
+    assert inputs["models"] == ["results/toy/models/rlhf/dpo", "results/toy/models/sft"]
+    assert eval_plan.variant_dtype(toy, "sft") == "float32"
+
+    zephyr = load_config("zephyr")
+    groups = eval_plan.eval_groups(zephyr)
+    assert groups == ["common_sense", "reading", "translation", "pairrm", "gpt4"]
+    assert "tasks" not in eval_plan.benchmark_inputs(zephyr, "zephyr-7b-beta/theta")
+    assert eval_plan.variant_dtype(zephyr, "zephyr-7b-beta/ma/alpha0.2") == "bfloat16"
+    assert eval_plan.table_model_label(toy) == "toy"
+
+    import re
+
+    pattern = re.compile(eval_plan.VARIANT_PATTERN)
+    assert all(pattern.fullmatch(v) for v in eval_plan.eval_variants(toy))
+
+
+def test_fetch_alpaca_eval_reads_the_config_file(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    rows = [{"instruction": "Say hi", "output": "Hi!", "generator": "gpt4", "dataset": "x"}]
+    (tmp_path / "alpaca_eval_gpt4_baseline.json").write_text(json.dumps(rows))
+    calls = []
+
+    def fake_download(repo_id, filename, repo_type=None, revision=None):
+        calls.append((repo_id, filename, repo_type))
+        return str(tmp_path / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    spec = {"hub_id": "tatsu-lab/alpaca_eval", "config_name": "alpaca_eval_gpt4_baseline"}
+    assert pairrm.fetch_alpaca_eval(spec) == rows
+    assert calls == [("tatsu-lab/alpaca_eval", "alpaca_eval_gpt4_baseline.json", "dataset")]

@@ -1,0 +1,241 @@
+"""AlpacaEval answers and their PairRM win rate against AlpacaEval's GPT-4 references.
+
+- ``alpaca_eval_records``: the 805 AlpacaEval instructions with the GPT-4 reference answers
+  (dataset tatsu-lab/alpaca_eval, config alpaca_eval_gpt4_baseline).
+- ``generate_answers``: the variant's answer to each instruction (the model's own chat
+  template when it has one, else the HH-RLHF format used everywhere in this workflow).
+- PairRM (llm-blender/PairRM-hf) compares (instruction, candidate 1, candidate 2) and
+  returns a logit > 0 when candidate 1 is better. The authors scored one order only (model
+  first); PairRM is not symmetric, so the model is scored in both orders here and both the
+  one-order and the order-averaged win rates are reported.
+- llm-blender 0.0.2 fails to import on transformers 5 because it reads
+  ``transformers.utils.hub.TRANSFORMERS_CACHE``. Only its ``DebertaV2PairRM`` class is
+  used (it builds and runs on transformers 5): ``_pairrm_class`` sets that attribute and
+  loads pair_ranker/pairrm.py by path, skipping the package's heavy ``__init__``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from alignment_tax.metrics import mean_stderr
+
+logger = logging.getLogger(__name__)
+
+HUMAN = "\n\nHuman: "
+ASSISTANT = "\n\nAssistant:"
+SOURCE_PREFIX, CAND1_PREFIX, CAND2_PREFIX = "<|source|>", "<|candidate1|>", "<|candidate2|>"
+
+
+def fetch_alpaca_eval(spec: dict) -> list[dict]:
+    """AlpacaEval rows from the hub: the JSON file named by ``data_files`` or
+    ``<config_name>.json`` in the data set repository (e.g. alpaca_eval_gpt4_baseline.json).
+
+    tatsu-lab/alpaca_eval is a loading-script data set, which datasets >= 4 refuses to load,
+    so the file is downloaded and parsed directly.
+    """
+    import json
+
+    from huggingface_hub import hf_hub_download
+
+    filename = spec.get("data_files") or f"{spec.get('config_name') or 'alpaca_eval'}.json"
+    path = hf_hub_download(spec["hub_id"], filename, repo_type="dataset",
+                           revision=spec.get("revision"))
+    with open(path, encoding="utf-8") as handle:
+        rows = json.load(handle)
+    if not isinstance(rows, list):
+        raise ValueError(f"{spec['hub_id']}/{filename} is not a JSON list of AlpacaEval rows")
+    return rows
+
+
+def alpaca_eval_records(rows, n_prompts: int | None = None) -> list[dict]:
+    """AlpacaEval rows -> {"instruction", "reference", "reference_generator", "dataset"}."""
+    out = []
+    for i, row in enumerate(rows):
+        for key in ("instruction", "output"):
+            if key not in row:
+                raise KeyError(f"AlpacaEval row {i} has no '{key}' field")
+        out.append({
+            "instruction": row["instruction"],
+            "reference": row["output"],
+            "reference_generator": row.get("generator", "gpt4"),
+            "dataset": row.get("dataset", ""),
+        })
+    if n_prompts is not None:
+        out = out[:n_prompts]
+    return out
+
+
+def format_prompt(tokenizer, instruction: str) -> str:
+    """The generation prompt for one instruction in the model's own format."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+        )
+    return f"{HUMAN}{instruction}{ASSISTANT}"
+
+
+def generate_answers(
+    model,
+    tokenizer,
+    records: Sequence[dict],
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    batch_size: int = 8,
+    seed: int = 0,
+) -> list[dict]:
+    """One answer per instruction (greedy when temperature is 0)."""
+    from alignment_tax.generation import sample_responses
+
+    prompts = [format_prompt(tokenizer, r["instruction"]) for r in records]
+    do_sample = temperature > 0
+    answers = sample_responses(
+        model,
+        tokenizer,
+        prompts,
+        n=1,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature if do_sample else 1.0,
+        batch_size=batch_size,
+        seed=seed,
+        do_sample=do_sample,
+    )
+    return [{**r, "output": a[0].strip()} for r, a in zip(records, answers, strict=True)]
+
+
+def _pairrm_class():
+    """llm-blender's DebertaV2PairRM, loaded from its file without the package's __init__.
+
+    ``import llm_blender`` pulls in the whole LLM-Blender stack (fuser, GPT eval, many extra
+    dependencies) and fails on transformers 5 (TRANSFORMERS_CACHE); pair_ranker/pairrm.py
+    itself needs only torch and transformers, so it is loaded by path.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import transformers.utils.hub
+
+    # NOTES.md workaround, kept in case the module (or a future one) reads the constant
+    if not hasattr(transformers.utils.hub, "TRANSFORMERS_CACHE"):
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        transformers.utils.hub.TRANSFORMERS_CACHE = HF_HUB_CACHE
+    package = importlib.util.find_spec("llm_blender")
+    if package is None or not package.submodule_search_locations:
+        raise ImportError(
+            "PairRM needs the llm-blender package (llm-blender==0.0.2; only its "
+            "pair_ranker/pairrm.py is used, so `pip install --no-deps` suffices)"
+        )
+    path = Path(list(package.submodule_search_locations)[0]) / "pair_ranker" / "pairrm.py"
+    spec = importlib.util.spec_from_file_location("llm_blender_pairrm", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DebertaV2PairRM
+
+
+def load_pairrm(model_path: str, *, device: str | None = None):
+    """(PairRM model, tokenizer) from a local folder (rule fetch_pairrm downloads it)."""
+    import transformers
+
+    from alignment_tax.eval_models import pick_device
+
+    model = _pairrm_class().from_pretrained(model_path).to(pick_device(device)).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
+    return model, tokenizer
+
+
+def pairrm_logits(
+    model,
+    tokenizer,
+    sources: Sequence[str],
+    candidates1: Sequence[str],
+    candidates2: Sequence[str],
+    *,
+    batch_size: int = 8,
+    source_max_length: int = 1224,
+    candidate_max_length: int = 412,
+) -> list[float]:
+    """PairRM logit per triple (> 0: candidate 1 better), as on the PairRM-hf model card."""
+    import torch
+
+    if not len(sources) == len(candidates1) == len(candidates2):
+        raise ValueError("sources and candidates differ in length")
+    max_length = source_max_length + 2 * candidate_max_length
+    device = next(model.parameters()).device
+    logits: list[float] = []
+    for start in range(0, len(sources), batch_size):
+        ids = []
+        for src, c1, c2 in zip(
+            sources[start : start + batch_size],
+            candidates1[start : start + batch_size],
+            candidates2[start : start + batch_size],
+            strict=True,
+        ):
+            src_ids = tokenizer.encode(
+                SOURCE_PREFIX + src, max_length=source_max_length, truncation=True
+            )
+            cand_max = (max_length - len(src_ids)) // 2
+            c1_ids = tokenizer.encode(CAND1_PREFIX + c1, max_length=cand_max, truncation=True)
+            c2_ids = tokenizer.encode(CAND2_PREFIX + c2, max_length=cand_max, truncation=True)
+            ids.append(src_ids + c1_ids + c2_ids)
+        enc = tokenizer.pad(
+            {"input_ids": ids}, return_tensors="pt", padding="max_length", max_length=max_length
+        )
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.no_grad():
+            out = model(**enc)
+        logits.extend(out.logits.float().reshape(-1).cpu().tolist())
+    return logits
+
+
+def win_rates(logits_model_first: Sequence[float], logits_model_second: Sequence[float]) -> dict:
+    """Win rates of the model over the reference from PairRM logits in both orders.
+
+    one_order: win = logit(model, reference) > 0 (the authors' protocol).
+    both_orders: per prompt, the mean of that and [logit(reference, model) < 0].
+    consistency: share of prompts where both orders agree.
+    """
+    if len(logits_model_first) != len(logits_model_second):
+        raise ValueError("the two orders have different lengths")
+    first = [float(x > 0) for x in logits_model_first]
+    second = [float(x < 0) for x in logits_model_second]
+    both = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
+    out = {}
+    for name, values in (("one_order", first), ("reversed_order", second), ("both_orders", both)):
+        mean, stderr, n = mean_stderr(values)
+        out[name] = {"mean": mean, "stderr": stderr, "n": n}
+    agree = [float(a == b) for a, b in zip(first, second, strict=True)]
+    out["consistency"] = mean_stderr(agree)[0] if agree else float("nan")
+    return out
+
+
+def evaluate_pairrm(
+    answers: Sequence[dict],
+    compare: Callable[[list[str], list[str], list[str]], list[float]],
+) -> dict[str, Any]:
+    """PairRM win rate of ``answers`` (rows with instruction, output, reference).
+
+    ``compare(sources, candidates1, candidates2)`` returns PairRM logits; injected so tests
+    can run without the PairRM weights.
+    """
+    sources = [a["instruction"] for a in answers]
+    outputs = [a["output"] for a in answers]
+    refs = [a["reference"] for a in answers]
+    start = time.perf_counter()
+    model_first = compare(sources, outputs, refs)
+    model_second = compare(sources, refs, outputs)
+    rates = win_rates(model_first, model_second)
+    return {
+        "group": "pairrm",
+        "win_rate": rates,
+        "reference": "AlpacaEval GPT-4 reference answers",
+        "seconds": time.perf_counter() - start,
+        "samples": [
+            {"instruction": s, "logit_model_first": a, "logit_model_second": b}
+            for s, a, b in zip(sources, model_first, model_second, strict=True)
+        ],
+    }

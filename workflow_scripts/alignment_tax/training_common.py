@@ -1,0 +1,462 @@
+"""Shared pieces of the training stages (SFT, reward model, RSF, DPO, PPO).
+
+Data in the contract's formats (docs/CONTRACTS.md) becomes TRL datasets here; model and
+tokenizer loading, TrainingArguments shared by every TRL trainer, and the resume logic live
+here too.
+
+Resume design: every job keeps its resumable state in a *work* folder that is not a
+Snakemake output (Snakemake deletes a job's outputs before it reruns it). A stage is a
+sequence of *phases*; a finished phase saves its model atomically to ``<work>/<phase>/final``
+and is skipped on a rerun; an unfinished one resumes from its last complete Trainer
+checkpoint (``resume_from_checkpoint``). The job's declared outputs are written last, each
+through ``atomic_dir``, and the work folder is removed once they are in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from alignment_tax.io import atomic_dir, read_jsonl
+
+logger = logging.getLogger(__name__)
+
+ASSISTANT_TAG = "\n\nAssistant:"
+HUMAN_TAG = "\n\nHuman:"
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+
+def _require_file(path: str | os.PathLike, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: file {str(path)!r} does not exist")
+    return path
+
+
+def split_hh(text: str) -> tuple[str, str]:
+    """Split an HH-RLHF transcript at its last assistant turn: (prompt ending in
+    ``"\\n\\nAssistant:"``, response starting with its leading space)."""
+    cut = text.rfind(ASSISTANT_TAG)
+    if cut < 0:
+        raise ValueError(f"HH-RLHF text without an '\\n\\nAssistant:' turn: {text[:80]!r}")
+    cut += len(ASSISTANT_TAG)
+    return text[:cut], text[cut:]
+
+
+def read_preference_pairs(path: str | os.PathLike) -> list[dict]:
+    """HH-RLHF jsonl -> rows ``{"prompt", "chosen", "rejected"}`` (explicit-prompt format that
+    TRL's DPOTrainer and RewardTrainer both accept; the shared prompt is split off once)."""
+    rows = read_jsonl(_require_file(path, "HH-RLHF pairs"))
+    pairs = []
+    for i, row in enumerate(rows):
+        if "chosen" not in row or "rejected" not in row:
+            raise KeyError(f"{path}: row {i} lacks 'chosen' or 'rejected'")
+        prompt, chosen = split_hh(row["chosen"])
+        prompt_r, rejected = split_hh(row["rejected"])
+        if prompt_r != prompt:
+            # different histories: keep the pair whole (implicit prompt) is not possible in
+            # the explicit format, so fall back to the common prefix up to the last tag
+            logger.warning("%s: row %d has different prompts for chosen/rejected; skipped", path, i)
+            continue
+        pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    if not pairs:
+        raise ValueError(f"{path}: no usable preference pairs")
+    return pairs
+
+
+def split_heldout(rows: list, fraction: float, seed: int) -> tuple[list, list]:
+    """Deterministic (train, held-out) split; the RM and DPO share it (DPO selects its
+    checkpoint on the reward-modelling validation set, appendix D.3)."""
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, int(round(len(rows) * fraction)))
+    held = set(order[:n_held])
+    return [r for i, r in enumerate(rows) if i not in held], [
+        r for i, r in enumerate(rows) if i in held
+    ]
+
+
+def sharegpt_to_prompt_completion(path: str | os.PathLike) -> list[dict]:
+    """ShareGPT json -> one ``{"prompt", "completion"}`` row per assistant turn, the prompt
+    being the whole preceding conversation in the HH-RLHF layout. Loss on completions only
+    (TRL's completion_only_loss), EOS appended by SFTTrainer."""
+    data = json.loads(_require_file(path, "ShareGPT").read_text(encoding="utf-8"))
+    rows = []
+    for conv in data:
+        history = ""
+        for turn in conv.get("conversations", []):
+            speaker, value = turn.get("from"), turn.get("value", "")
+            if speaker in ("human", "user"):
+                history += f"{HUMAN_TAG} {value}"
+            elif speaker in ("gpt", "assistant", "chatgpt", "bard"):
+                if history:
+                    rows.append({"prompt": history + ASSISTANT_TAG, "completion": f" {value}"})
+                history += f"{ASSISTANT_TAG} {value}"
+            # system and other roles are not part of the HH layout; skipped
+    if not rows:
+        raise ValueError(f"{path}: no human->assistant turns found in the ShareGPT file")
+    return rows
+
+
+def chosen_as_sft(pairs: list[dict]) -> list[dict]:
+    """Preferred answers of preference pairs as SFT rows (RM SFT, PPO warm-up)."""
+    return [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
+
+
+def read_prompts(path: str | os.PathLike) -> list[dict]:
+    rows = read_jsonl(_require_file(path, "prompts"))
+    for i, row in enumerate(rows):
+        if "prompt" not in row:
+            raise KeyError(f"{path}: row {i} has no 'prompt'")
+    if not rows:
+        raise ValueError(f"{path}: no prompts")
+    return rows
+
+
+# --------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------
+
+
+def torch_dtype(name: str | None):
+    import torch
+
+    if name in (None, "auto"):
+        return None
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_tokenizer(
+    path: str | os.PathLike, *, use_fast: bool = True, trust_remote_code: bool = False
+):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(
+        path, use_fast=use_fast, trust_remote_code=trust_remote_code
+    )
+    if tok.pad_token is None:
+        # OpenLLaMA and most base models have no pad token; EOS doubles as pad. Our reward
+        # scoring appends EOS explicitly, so padding with it is harmless for the RM.
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(path, *, dtype: str | None = None, trust_remote_code: bool = False):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        path, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
+    )
+
+
+def load_reward_model(
+    path, *, dtype: str | None = None, trust_remote_code: bool = False, pad_token_id=None
+):
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=1, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
+    )
+    if pad_token_id is not None:
+        # the classifier reads the last non-pad token: it must know the pad id
+        model.config.pad_token_id = pad_token_id
+    return model
+
+
+def save_model(
+    model, tokenizer, out_dir: str | os.PathLike, extra_json: dict[str, Any] | None = None
+) -> None:
+    """save_pretrained (safetensors) + tokenizer into ``out_dir``, atomically."""
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        for name, obj in (extra_json or {}).items():
+            (tmp / name).write_text(
+                json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+            )
+
+
+def link_tree(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a folder by hard links where the file system allows (checkpoints of a 3B model
+    are large; the work folder is deleted right after), else by copying."""
+
+    def _link(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=_link)
+
+
+# --------------------------------------------------------------------------------------
+# Trainer arguments and resume
+# --------------------------------------------------------------------------------------
+
+
+def world_size() -> int:
+    from accelerate import PartialState
+
+    return PartialState().num_processes
+
+
+def batch_layout(batch_size: int, micro_batch_size: int | None) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation) so that their product x processes is the
+    configured global batch size."""
+    procs = world_size()
+    micro = micro_batch_size or max(1, batch_size // procs)
+    micro = min(micro, max(1, batch_size // procs))
+    accum = batch_size // (micro * procs)
+    if accum < 1 or micro * procs * accum != batch_size:
+        raise ValueError(
+            f"batch_size {batch_size} is not a multiple of "
+            f"micro_batch_size {micro} x {procs} processes"
+        )
+    return micro, accum
+
+
+def trainer_kwargs(
+    params: dict, *, output_dir, seed: int, lr: float, epochs: float, batch_size: int
+) -> dict:
+    """Keyword arguments shared by SFTConfig, RewardConfig and DPOConfig.
+
+    ``params`` is a stage's config section; optional keys: micro_batch_size, warmup_ratio,
+    scheduler, save_steps, bf16, gradient_checkpointing, logging_steps.
+    """
+    micro, accum = batch_layout(batch_size, params.get("micro_batch_size"))
+    return dict(
+        output_dir=str(output_dir),
+        learning_rate=lr,
+        num_train_epochs=epochs,
+        per_device_train_batch_size=micro,
+        per_device_eval_batch_size=micro,
+        gradient_accumulation_steps=accum,
+        # transformers 5: a float in [0, 1) is a ratio of the total steps
+        warmup_steps=float(params.get("warmup_ratio", 0.0)),
+        lr_scheduler_type=params.get("scheduler", "cosine"),
+        save_strategy="steps",
+        save_steps=params.get("save_steps", 50),
+        save_total_limit=2,
+        logging_steps=params.get("logging_steps", 10),
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        bf16=bool(params.get("bf16", False)),
+        gradient_checkpointing=bool(params.get("gradient_checkpointing", False)),
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+
+
+def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
+    """Newest *complete* Trainer checkpoint in ``output_dir``. Trainer writes checkpoints in
+    place, so a kill can leave a half-written one: a checkpoint counts only once its
+    trainer_state.json (written after weights and optimizer) is there."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    ckpts = []
+    for child in output_dir.iterdir():
+        if child.is_dir() and child.name.startswith("checkpoint-"):
+            step = child.name.split("-", 1)[1]
+            if step.isdigit():
+                ckpts.append((int(step), child))
+    for _, child in sorted(ckpts, reverse=True):
+        if (child / "trainer_state.json").is_file() and any(child.glob("*.safetensors")):
+            return str(child)
+        logger.warning("incomplete checkpoint %s removed", child)
+        shutil.rmtree(child, ignore_errors=True)
+    return None
+
+
+def run_phase(
+    work_dir: str | os.PathLike,
+    name: str,
+    build_trainer: Callable[[str], Any],
+    tokenizer,
+) -> Path:
+    """Train one phase with resume; return the folder of its final model.
+
+    ``build_trainer(output_dir)`` returns a ready TRL trainer writing checkpoints into
+    ``output_dir``. A finished phase (``<work>/<name>/final``) is not retrained.
+    """
+    phase_dir = Path(work_dir) / name
+    final = phase_dir / "final"
+    if (final / "config.json").is_file():
+        logger.info("phase %s already done: %s", name, final)
+        return final
+    ckpt_dir = phase_dir / "checkpoints"
+    trainer = build_trainer(str(ckpt_dir))
+    resume = last_checkpoint(ckpt_dir)
+    if resume:
+        logger.info("phase %s resumes from %s", name, resume)
+    trainer.train(resume_from_checkpoint=resume)
+    if trainer.accelerator.is_main_process:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        save_model(
+            model, tokenizer, final, extra_json={"train_log.json": trainer.state.log_history}
+        )
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def input_stamp(*paths) -> list:
+    """Modification times of input files / model folders, so that a work folder left by a
+    killed run is not resumed after its inputs were rebuilt."""
+    stamps = []
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        probe = path / "config.json" if path.is_dir() else path
+        stamps.append([str(path), probe.stat().st_mtime_ns if probe.exists() else None])
+    return stamps
+
+
+def prepare_work_dir(work_dir: str | os.PathLike, settings: dict) -> Path:
+    """Create the work folder, or keep it for resuming only if it was made with the same
+    settings (a stale state from a run with other parameters would otherwise be resumed)."""
+    work_dir = Path(work_dir)
+    stamp = work_dir / "settings.json"
+    text = json.dumps(settings, sort_keys=True, default=str)
+    if is_main_process():
+        if work_dir.exists() and (not stamp.is_file() or stamp.read_text(encoding="utf-8") != text):
+            logger.warning("work folder %s holds another run's state; starting afresh", work_dir)
+            shutil.rmtree(work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        if not stamp.is_file():
+            stamp.write_text(text, encoding="utf-8")
+    wait_for_everyone()
+    return work_dir
+
+
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    return max(1, math.ceil(n_rows / batch_size))
+
+
+def set_seed(seed: int) -> None:
+    from transformers import set_seed as hf_set_seed
+
+    hf_set_seed(seed)
+
+
+def is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def remove_work_dir(work_dir: str | os.PathLike) -> None:
+    if is_main_process():
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# Launching: in-process on one device, `accelerate launch` for several GPUs
+# --------------------------------------------------------------------------------------
+
+STAGES = {
+    "sft": ("alignment_tax.sft", "train_sft"),
+    "reward_model": ("alignment_tax.reward_model", "train_reward_model"),
+    "rsf": ("alignment_tax.rsf", "train_rsf"),
+    "dpo": ("alignment_tax.dpo", "train_dpo"),
+    "ppo_warmup": ("alignment_tax.ppo", "train_ppo_warmup"),
+    "ppo": ("alignment_tax.ppo", "train_ppo"),
+}
+
+
+def _stage_function(stage: str):
+    import importlib
+
+    if stage not in STAGES:
+        raise KeyError(f"unknown training stage {stage!r} (known: {sorted(STAGES)})")
+    module, name = STAGES[stage]
+    return getattr(importlib.import_module(module), name)
+
+
+def run_stage(
+    stage: str, kwargs: dict, accelerate: dict | None = None, *, root: str | os.PathLike = "."
+) -> None:
+    """Run a training stage with JSON-able keyword arguments.
+
+    ``accelerate`` is the rule's ``job_accelerate("train")`` param ({num_processes,
+    config_file}). One process: the stage runs here. Several: the same stage runs under
+    ``accelerate launch`` (one process per GPU), which starts ``python -m
+    alignment_tax.training_common`` with the arguments in a JSON file.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    func = _stage_function(stage)
+    processes = int((accelerate or {}).get("num_processes", 1))
+    if processes <= 1:
+        func(**kwargs)
+        return
+    config_file = Path(root) / accelerate["config_file"]
+    if not config_file.is_file():
+        raise FileNotFoundError(f"accelerate config {config_file} does not exist")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump({"stage": stage, "kwargs": kwargs}, handle)
+        args_file = handle.name
+    env = dict(os.environ)
+    scripts_dir = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = scripts_dir + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config_file),
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "-m",
+        "alignment_tax.training_common",
+        args_file,
+    ]
+    logger.info("launching: %s", " ".join(cmd))
+    try:
+        subprocess.run(cmd, check=True, env=env)
+    finally:
+        os.unlink(args_file)
+
+
+def _main(argv: list[str]) -> None:
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO)
+    _stage_function(spec["stage"])(**spec["kwargs"])
+
+
+def link_representative(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """``dst`` becomes a hard-linked copy of the model folder ``src`` (atomically)."""
+    if not (Path(src) / "config.json").is_file():
+        raise FileNotFoundError(f"{src}: not a saved model (no config.json)")
+    with atomic_dir(dst) as tmp:
+        shutil.rmtree(tmp)
+        link_tree(src, tmp)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

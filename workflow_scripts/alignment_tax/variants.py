@@ -1,0 +1,248 @@
+"""Every model variant a configuration evaluates, with a stable id and metadata.
+
+Convention: alpha (and every part ratio) is the WEIGHT ON theta0, the pre-RLHF SFT model:
+merged = alpha * theta0 + (1 - alpha) * theta; alpha = 0 is the RLHF model.
+
+Ids (Snakemake wildcard ``{variant}``; recipe at ``results/<run>/recipes/<id>.json``)::
+
+    sft                                   plain theta0 of the trained pairs (models/sft)
+    <pair>/theta0                         plain theta0 of a public pair (config ``pairs``)
+    <pair>/theta                          plain theta (the RLHF model)
+    <pair>/ma/alpha<a>                    whole-model averaging
+    <pair>/part_<input|middle|output>/alpha<a>   one of 3 parts averaged, the rest theta
+    <pair>/pattern_<a_a_a-0.1>/alpha<base>       fixed part ratios (fig9; "|" -> "_")
+    <pair>/hma/K<K>/lr<lr>/alpha<a>       HMA, fitted part ratios with mean a
+    <pair>/adamerging/alpha<a>            AdaMerging baseline, layer-wise, mean a
+
+``<pair>`` is an RLHF algorithm (rsf, dpo, ppo) or the name of a config ``pairs`` entry.
+Numbers are written as f"{x:g}". This module does not import torch, so .smk files can use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from alignment_tax.baseline_models import METHODS as BASELINE_METHODS
+from alignment_tax.baseline_models import baseline_models
+from alignment_tax.merging import pattern_ratios
+
+MERGE_METHODS = ("plain", "ma", "partwise", "pattern", "hma", "adamerging")
+# Baselines (early stopping, penalties, LoRA, ...) are plain models: theta = the baseline's
+# checkpoint at alpha 0, so the merge engine hands back exactly that model.
+METHODS = MERGE_METHODS + BASELINE_METHODS
+POLICY_KEYS = ("norms", "embeddings", "lm_head")
+# Defaults follow the authors' code (NOTES.md): whole-model averaging merges every tensor;
+# the HMA merge (also used here for fixed patterns and AdaMerging) merges the linear layers
+# per part, takes lm_head at the global alpha and copies embeddings and norms from theta0.
+DEFAULT_POLICIES = {
+    "plain": {"norms": "part", "embeddings": "part", "lm_head": "part"},
+    "ma": {"norms": "part", "embeddings": "part", "lm_head": "part"},
+    "partwise": {"norms": "part", "embeddings": "part", "lm_head": "part"},
+    "pattern": {"norms": "theta0", "embeddings": "theta0", "lm_head": "alpha"},
+    "hma": {"norms": "theta0", "embeddings": "theta0", "lm_head": "alpha"},
+    "adamerging": {"norms": "theta0", "embeddings": "theta0", "lm_head": "alpha"},
+}
+
+
+def fmt(x: float) -> str:
+    return f"{float(x):g}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    pair: str
+    method: str
+    alpha: float | None
+    K: int | None  # number of parts; None = one ratio per layer (AdaMerging)
+    part_ratios: tuple[float, ...] | None  # None when fitted (HMA, AdaMerging)
+    algorithm: str | None = None
+    part: str | None = None
+    pattern: str | None = None
+    hyper: dict[str, Any] = field(default_factory=dict)
+    theta_dir: str | None = None  # set for baselines: the checkpoint that replaces theta
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "pair": self.pair,
+            "algorithm": self.algorithm,
+            "method": self.method,
+            "alpha": self.alpha,
+            "K": self.K,
+            "part": self.part,
+            "pattern": self.pattern,
+            "part_ratios": list(self.part_ratios) if self.part_ratios is not None else None,
+            "hyper": dict(self.hyper),
+        }
+
+
+# --------------------------------------------------------------------------- pairs
+
+
+def pairs(config: dict) -> list[tuple[str, str | None]]:
+    """(pair name, algorithm or None): trained RLHF algorithms, then public pairs."""
+    out: list[tuple[str, str | None]] = []
+    if config.get("stages", {}).get("training", False):
+        out += [(algo, algo) for algo in config.get("rlhf", {}).get("algorithms", [])]
+    out += [(p["name"], None) for p in config.get("pairs", [])]
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"pair names must be unique (rlhf.algorithms + pairs): {names}")
+    return out
+
+
+def variant_pair(config: dict, variant_id: str) -> str:
+    """The pair whose checkpoints a variant merges ("sft" is theta0 of the first pair)."""
+    if "/" in variant_id:
+        return variant_id.split("/", 1)[0]
+    return pairs(config)[0][0]
+
+
+def pair_dirs(config: dict, pair: str) -> tuple[str, str]:
+    """(theta0 dir, theta dir) of a pair, per docs/CONTRACTS.md."""
+    results = f"results/{config['run_name']}"
+    for name, algo in pairs(config):
+        if name == pair:
+            if algo is not None:
+                return f"{results}/models/sft", f"{results}/models/rlhf/{algo}"
+            return f"{results}/hub/{pair}/theta0", f"{results}/hub/{pair}/theta"
+    raise ValueError(f"unknown pair {pair!r}; known: {[n for n, _ in pairs(config)]}")
+
+
+def policies(config: dict, method: str) -> dict[str, str]:
+    """Tensor policies of a method: config merging.<norms|embeddings|lm_head> is either one
+    policy for every method or a mapping method -> policy; missing entries use defaults."""
+    merging = config.get("merging", {})
+    out = dict(DEFAULT_POLICIES.get(method, DEFAULT_POLICIES["plain"]))
+    # a plain model (or baseline) is theta0 or theta, whatever the policies say
+    if method not in MERGE_METHODS or method == "plain":
+        return out
+    for key in POLICY_KEYS:
+        value = merging.get(key)
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, dict) and method in value:
+            out[key] = value[method]
+    return out
+
+
+# --------------------------------------------------------------------------- variants
+
+
+def all_variants(config: dict) -> list[Variant]:
+    merging = config.get("merging", {})
+    out: list[Variant] = []
+    trained = [(n, a) for n, a in pairs(config) if a is not None]
+    if trained:
+        out.append(Variant("sft", trained[0][0], "plain", 1.0, 1, (1.0,), algorithm=None,
+                           hyper={"model": "theta0"}))
+    for pair, algo in pairs(config):
+        common = {"algorithm": algo}
+        if algo is None:
+            out.append(Variant(f"{pair}/theta0", pair, "plain", 1.0, 1, (1.0,), **common,
+                               hyper={"model": "theta0"}))
+        out.append(Variant(f"{pair}/theta", pair, "plain", 0.0, 1, (0.0,), **common,
+                           hyper={"model": "theta"}))
+        for a in merging.get("ma", {}).get("alphas", []):
+            out.append(Variant(f"{pair}/ma/alpha{fmt(a)}", pair, "ma", a, 1, (a,), **common))
+        part_cfg = merging.get("partwise", {})
+        for part in part_cfg.get("parts", []):
+            index = ["input", "middle", "output"].index(part)
+            for a in part_cfg.get("alphas", []):
+                ratios = tuple(a if i == index else 0.0 for i in range(3))
+                out.append(Variant(f"{pair}/part_{part}/alpha{fmt(a)}", pair, "partwise", a, 3,
+                                   ratios, part=part, **common))
+        pat_cfg = merging.get("patterns", {})
+        for pattern in pat_cfg.get("patterns", []):
+            for base in pat_cfg.get("bases", []):
+                ratios = tuple(pattern_ratios(pattern, base))
+                slug = pattern.replace("|", "_")
+                out.append(Variant(f"{pair}/pattern_{slug}/alpha{fmt(base)}", pair, "pattern",
+                                   base, len(ratios), ratios, pattern=pattern, **common))
+        out += hma_variants(config, pair, algo)
+        out += adamerging_variants(config, pair, algo)
+    for model in baseline_models(config):
+        out.append(Variant(model["id"], model["pair"], model["method"], 0.0, 1, (0.0,),
+                           algorithm=model["algorithm"], hyper=dict(model["hyper"]),
+                           theta_dir=model["path"]))
+    ids = [v.id for v in out]
+    if len(set(ids)) != len(ids):
+        raise ValueError("duplicate variant ids; check merging alphas for repeats")
+    return out
+
+
+def hma_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
+    """HMA for each K x alpha at merging.hma.lr, plus the lr sweep at K = Ks[0]."""
+    hma = config.get("merging", {}).get("hma", {})
+    ks, alphas = hma.get("Ks", []), hma.get("alphas", [])
+    if not ks or not alphas:
+        return []
+    combos = [(k, hma["lr"]) for k in ks]
+    combos += [(ks[0], lr) for lr in hma.get("lr_sweep", []) if lr != hma["lr"]]
+    out = []
+    for k, lr in combos:
+        for a in alphas:
+            hyper = {"lr": lr, "epsilon": hma.get("epsilon", 0.0),
+                     "l1_weight": hma.get("l1_weight", 0.0), "default_lr": lr == hma["lr"]}
+            out.append(Variant(f"{pair}/hma/K{k}/lr{fmt(lr)}/alpha{fmt(a)}", pair, "hma", a, k,
+                               None, algorithm=algo, hyper=hyper))
+    return out
+
+
+def adamerging_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
+    ada = config.get("merging", {}).get("adamerging", {})
+    # labelled reading data exists as local JSONL only in the toy world (data/tasks/)
+    if not config.get("stages", {}).get("toy_world", False):
+        return []
+    if algo is None or algo not in ada.get("algorithms", ["rsf"]):
+        return []
+    return [
+        Variant(f"{pair}/adamerging/alpha{fmt(m)}", pair, "adamerging", m, None, None,
+                algorithm=algo, hyper={"lr": ada.get("lr"), "steps": ada.get("steps")})
+        for m in ada.get("mean_alphas", [])
+    ]
+
+
+def variant_ids(config: dict, methods=None) -> list[str]:
+    wanted = set(methods or METHODS)
+    unknown = wanted - set(METHODS)
+    if unknown:
+        raise ValueError(f"unknown merge methods {sorted(unknown)}; known: {METHODS}")
+    return [v.id for v in all_variants(config) if v.method in wanted]
+
+
+def get_variant(config: dict, variant_id: str) -> Variant:
+    for variant in all_variants(config):
+        if variant.id == variant_id:
+            return variant
+    raise ValueError(f"variant {variant_id!r} is not produced by this configuration")
+
+
+def variant_model_dirs(config: dict, variant_id: str) -> list[str]:
+    """[theta0 dir, theta dir] a variant needs (rule inputs)."""
+    variant = get_variant(config, variant_id)
+    theta0, theta = pair_dirs(config, variant.pair)
+    if variant.theta_dir is not None:
+        return [theta0, variant.theta_dir]
+    return [theta0, theta0] if variant.id == "sft" else [theta0, theta]
+
+
+def recipe_spec(config: dict, variant_id: str) -> dict:
+    """Everything a recipe of this variant depends on, except the layer count (read from
+    the checkpoint) and fitted ratios: passed as a rule param so a config change that
+    alters the recipe reruns exactly that recipe."""
+    variant = get_variant(config, variant_id)
+    theta0, theta = variant_model_dirs(config, variant_id)
+    return {
+        "id": variant.id,
+        "meta": variant.meta,
+        "theta0": theta0,
+        "theta": theta,
+        "K": variant.K,
+        "part_ratios": list(variant.part_ratios) if variant.part_ratios is not None else None,
+        "part_boundaries": config.get("merging", {}).get("part_boundaries"),
+        "policies": policies(config, variant.method),
+    }

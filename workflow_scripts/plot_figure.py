@@ -1,0 +1,33 @@
+import hashlib
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)
+
+from alignment_tax.figures import (  # noqa: E402
+    CATEGORY_LABELS,
+    artifacts,
+    draw,
+    load_wide_tables,
+    write_summary,
+)
+from alignment_tax.rule_io import rule_logging  # noqa: E402
+
+with rule_logging(snakemake) as log:
+    name = snakemake.wildcards.artifact
+    artifact = artifacts(snakemake.params.settings)[name]
+    paths = dict(zip(CATEGORY_LABELS, snakemake.input.tables, strict=True))
+    tables = load_wide_tables(paths)
+    summary = draw(
+        artifact,
+        tables,
+        snakemake.output.pdf,
+        snakemake.output.png,
+        caption=snakemake.params.caption,
+        style=snakemake.params.style,
+    )
+    # Fingerprints of the tables this figure was drawn from (checked by the tests).
+    summary["tables_sha256"] = {
+        p: hashlib.sha256(open(p, "rb").read()).hexdigest() for p in snakemake.input.tables
+    }
+    log.info("drew %s: %s points", name, summary["points"])
+    write_summary(snakemake.output.summary, summary)

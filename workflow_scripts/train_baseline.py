@@ -1,0 +1,28 @@
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)
+
+from alignment_tax.baselines import train_baseline  # noqa: E402
+from alignment_tax.rule_io import limit_cpu_threads, rule_logging  # noqa: E402
+from alignment_tax.training_common import run_stage  # noqa: E402
+
+with rule_logging(snakemake):
+    limit_cpu_threads()
+    p = snakemake.params
+    kwargs = dict(
+        sft_dir=snakemake.input.sft,
+        pool_path=f"{snakemake.input.rsf}/pool.jsonl",
+        pretrain_path=snakemake.input.get("pretrain"),
+        out_dir=snakemake.output[0],
+        work_dir=p.work_dir,
+        method=p.method,
+        value=p.value,
+        params=p.baselines,
+        seed=p.seed,
+        model_kwargs=p.model,
+    )
+    if int(p.accelerate.get("num_processes", 1)) > 1:
+        # needs "baseline" in alignment_tax.training_common.STAGES (accelerate launch)
+        run_stage("baseline", kwargs, p.accelerate)
+    else:
+        train_baseline(**kwargs)

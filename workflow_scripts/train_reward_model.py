@@ -1,0 +1,26 @@
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)
+
+from alignment_tax.rule_io import limit_cpu_threads, rule_logging  # noqa: E402
+from alignment_tax.training_common import run_stage  # noqa: E402
+
+with rule_logging(snakemake):
+    limit_cpu_threads()
+    p = snakemake.params
+    run_stage(
+        "reward_model",
+        dict(
+            base_dir=snakemake.input.base,
+            hh_train_path=snakemake.input.hh_train,
+            hh_test_path=snakemake.input.hh_test,
+            # toy world only: the hidden reward of each test pair
+            test_truth_path=snakemake.input.get("hh_test_truth"),
+            out_dir=snakemake.output[0],
+            work_dir=p.work_dir,
+            params=p.reward_model,
+            seed=p.seed,
+            model_kwargs=p.model,
+        ),
+        p.accelerate,
+    )
