@@ -50,8 +50,10 @@ rule rulegraph:
         "../envs/plotting.yaml"
     params:
         configfiles=workflow.configfiles,
+        # the Snakemake that runs this workflow, whether or not its venv is on PATH
+        snakemake=f"{sys.executable} -m snakemake",
     shell:
-        "snakemake --nolock --rulegraph all_figures --configfile {params.configfiles} "
+        "{params.snakemake} --nolock --rulegraph all_figures --configfile {params.configfiles} "
         "> {output}.tmp 2> {log} && mv {output}.tmp {output}"
 
 

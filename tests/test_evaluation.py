@@ -286,7 +286,7 @@ def test_eval_plan_per_configuration():
     assert "results/toy/eval/sft/reward.json" in files
     assert "results/toy/eval/rsf/ma/alpha0.2/reading.json" in files
     assert len(files) == len(set(files)) == 4 * len(eval_plan.eval_variants(toy))
-    inputs = eval_plan.benchmark_inputs(toy, "dpo/ma/alpha0.5")
+    inputs = eval_plan.benchmark_inputs(toy, "dpo/ma/alpha0.4")
     assert inputs["tasks"] == "results/toy/data/tasks"
     assert inputs["models"] == ["results/toy/models/rlhf/dpo", "results/toy/models/sft"]
     assert eval_plan.variant_dtype(toy, "sft") == "float32"

@@ -245,8 +245,15 @@ def _toy_config(**merging_overrides):
     return config
 
 
+GRID = {
+    "ma": {"alphas": [0.2, 0.5]},
+    "partwise": {"alphas": [0.5], "parts": ["input", "middle", "output"]},
+    "patterns": {"bases": [0.3, 0.4], "patterns": ["a|a|a", "a|a|a-0.1", "a|a-0.1|a-0.1"]},
+}
+
+
 def test_variant_ids_are_unique_and_stable():
-    config = _toy_config()
+    config = _toy_config(**GRID)
     ids = variants.variant_ids(config)
     assert len(ids) == len(set(ids))
     assert "sft" in ids and "rsf/theta" in ids and "rsf/ma/alpha0.2" in ids
@@ -262,7 +269,7 @@ def test_variant_ids_are_unique_and_stable():
 
 
 def test_variants_for_public_pairs():
-    config = _toy_config()
+    config = _toy_config(**GRID)
     config["stages"]["training"] = False
     config["pairs"] = [{"name": "zephyr", "theta0": {"hub_id": "a/b"}, "theta": {"hub_id": "a/c"}}]
     ids = variants.variant_ids(config)

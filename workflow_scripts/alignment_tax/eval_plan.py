@@ -7,7 +7,7 @@ stages are on). No torch import here: Snakemake imports this while it parses the
 
 from __future__ import annotations
 
-from alignment_tax.variants import variant_ids, variant_model_dirs
+from alignment_tax.variants import variant_ids, variant_input_dirs
 
 BENCHMARK_GROUPS = ("common_sense", "reading", "translation")
 # a variant id is a path such as rsf/hma/K3/lr0.05/alpha0.2
@@ -54,7 +54,7 @@ def variant_inputs(config: dict, variant: str) -> dict:
     """The recipe and the checkpoints it merges (so retraining re-evaluates)."""
     return {
         "recipe": f"{_results(config)}/recipes/{variant}.json",
-        "models": sorted(set(variant_model_dirs(config, variant))),
+        "models": sorted(set(variant_input_dirs(config, variant))),
     }
 
 

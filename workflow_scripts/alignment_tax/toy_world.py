@@ -285,8 +285,11 @@ class World:
 
         A person has at most one town (lives in OR works in) and maybe a job: a 0.8M model
         could not learn to tell a person's two towns apart from the verb within budget
-        (places F1 0.09 at 1000 steps), while one town per person is learned."""
-        n_people = 1 if easy else rng.randint(1, 3)
+        (places F1 0.09 at 1000 steps), while one town per person is learned.
+        Easy passages (curriculum) have 1-2 people with one fact each: with one person only,
+        "where does P live" was learned as "copy the town" and places F1 ended at 0.07-0.7
+        from run to run; with two, 0.71 and 0.73 over two seeds."""
+        n_people = rng.randint(1, 2) if easy else rng.randint(1, 3)
         names = rng.sample(people, n_people)
         towns = iter(rng.sample(self.towns, n_people))
         jobs = iter(rng.sample(JOBS, n_people))
@@ -453,7 +456,7 @@ def _items(
 def pretrain_docs(world: World, rng: random.Random, p: Mapping, exclude_fr: set[str]) -> list[dict]:
     """``{"text", "kind", "easy"}`` rows. Knowledge: fact sheets for every creature, and chat
     Q/A for training creatures only; reading and translation: chat Q/A (the terse style).
-    ``easy`` marks one-person one-fact passages for the pretraining curriculum."""
+    ``easy`` marks passages of 1-2 people with one fact each (pretraining curriculum)."""
     counts = _kind_counts(p["n_pretrain_docs"], p["task_mix"])
     creatures = world.train_creatures + world.heldout_creatures
     people = world.people

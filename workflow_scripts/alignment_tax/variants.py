@@ -230,6 +230,14 @@ def variant_model_dirs(config: dict, variant_id: str) -> list[str]:
     return [theta0, theta0] if variant.id == "sft" else [theta0, theta]
 
 
+def variant_input_dirs(config: dict, variant_id: str) -> list[str]:
+    """The Snakemake outputs a variant's evaluation waits for: its model dirs, except that
+    an RSF iteration checkpoint lives inside the RSF job's directory output."""
+    dirs = variant_model_dirs(config, variant_id)
+    rsf_dir = f"results/{config['run_name']}/models/rlhf/rsf"
+    return [rsf_dir if d.startswith(f"{rsf_dir}/iter_") else d for d in dirs]
+
+
 def recipe_spec(config: dict, variant_id: str) -> dict:
     """Everything a recipe of this variant depends on, except the layer count (read from
     the checkpoint) and fitted ratios: passed as a rule param so a config change that

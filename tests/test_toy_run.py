@@ -1,0 +1,59 @@
+"""The default toy run end to end: all_figures, then what its artifacts must show.
+
+Runs ``snakemake --cores 2 all_figures`` on the default config (a no-op when the results
+are up to date) when TOY_E2E=1; otherwise it checks an existing toy run and skips when
+there is none. Measured, not forced: the assertions read the score tables.
+"""
+
+import json
+import os
+from hashlib import sha256
+
+import pandas as pd
+import pytest
+from conftest import REPO, load_config, run_snakemake
+
+from alignment_tax.figures import buildable_artifacts
+from alignment_tax.tables import alignment_tax_checks
+
+RESULTS = REPO / "results" / "toy"
+TABLE = RESULTS / "tables" / "scores_long.csv"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def toy_run():
+    if os.environ.get("TOY_E2E") == "1":
+        result = run_snakemake("--cores", "2", "all_figures", timeout=4800)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    elif not (RESULTS / "figures").exists():
+        pytest.skip("no toy run here; set TOY_E2E=1 to run all_figures (about 40 CPU-minutes)")
+    return RESULTS
+
+
+def test_every_toy_artifact_is_a_valid_file_from_the_current_tables(toy_run):
+    names = buildable_artifacts(load_config("config"))
+    assert len(names) >= 13
+    for name in names:
+        pdf, png = toy_run / "figures" / f"{name}.pdf", toy_run / "figures" / f"{name}.png"
+        assert pdf.read_bytes()[:5] == b"%PDF-", name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        summary = json.loads((toy_run / "figures" / f"{name}.json").read_text())
+        for table, digest in summary["tables_sha256"].items():
+            assert sha256((REPO / table).read_bytes()).hexdigest() == digest, (name, table)
+    assert (toy_run / "figures" / "fig1_fig2_rulegraph.dot").read_text().startswith("digraph")
+
+
+def test_main_figures_have_data(toy_run):
+    for name in ("fig4", "fig5", "fig13", "fig14", "fig16"):
+        summary = json.loads((toy_run / "figures" / f"{name}.json").read_text())
+        assert summary["points"] > 0, name
+
+
+def test_toy_run_shows_the_alignment_tax(toy_run):
+    checks = alignment_tax_checks(pd.read_csv(TABLE))
+    assert len(checks["algorithms"]) == 3, checks
+    assert checks["all_rlhf_above_theta0"], checks
+    assert checks["n_algorithms_taxed_on_2_categories"] >= 2, checks
+    assert checks["ma_between_for_all"], checks
