@@ -5,8 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import load_config
-
 from alignment_tax.figures import (
     artifacts,
     buildable_artifacts,
@@ -15,6 +13,7 @@ from alignment_tax.figures import (
     skipped_artifacts,
     table1_frame,
 )
+from conftest import load_config
 
 CATS = ["common_sense", "reading", "translation"]
 

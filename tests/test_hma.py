@@ -211,6 +211,7 @@ def test_merging_rules_end_to_end(tmp_path):
         f'include: "{repo}/rules/merging.smk"\n')
     (tmp_path / "overrides.yaml").write_text("""
 run_name: mtest
+stages: {baselines: false}
 rlhf: {algorithms: [rsf], max_new_tokens: 6, temperature: 1.0}
 merging:
   ma: {alphas: [0.0, 0.5, 1.0]}

@@ -1,7 +1,6 @@
 """The paper configuration's data converters, fed local files in the real formats."""
 
 import pytest
-
 from alignment_tax.hub_data import hh_rlhf_to_prompts, sharegpt_to_records, split_hh_dialogue
 
 HH_CHOSEN = (

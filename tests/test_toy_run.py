@@ -11,10 +11,9 @@ from hashlib import sha256
 
 import pandas as pd
 import pytest
-from conftest import REPO, load_config, run_snakemake
-
 from alignment_tax.figures import buildable_artifacts
 from alignment_tax.tables import alignment_tax_checks
+from conftest import REPO, load_config, run_snakemake
 
 RESULTS = REPO / "results" / "toy"
 TABLE = RESULTS / "tables" / "scores_long.csv"

@@ -12,7 +12,7 @@ TOP_TARGET = "all"
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_dry_run_of_top_target(name):
-    result = run_snakemake("-n", "--cores", "2", "--configfile", str(CONFIGS[name]), TOP_TARGET)
+    result = run_snakemake(TOP_TARGET, "-n", "--cores", "2", "--configfile", str(CONFIGS[name]))
     assert result.returncode == 0, result.stderr[-3000:]
 
 

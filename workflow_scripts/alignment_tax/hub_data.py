@@ -75,8 +75,12 @@ def hh_rlhf_to_prompts(pairs: list[dict]) -> list[dict]:
 def prepare_paper_data(datasets_config: dict[str, Any], out: dict[str, str], seed: int) -> None:
     """Write ShareGPT, HH-RLHF pairs and RLHF/eval prompts in the contract's layout."""
     rng = random.Random(seed)
-    sharegpt_spec = datasets_config["sharegpt"]
-    sharegpt = sharegpt_to_records(load_hub_dataset(sharegpt_spec), sharegpt_spec.get("max_rows"))
+    # The Zephyr config trains nothing and names no ShareGPT: it needs only the prompts.
+    sharegpt_spec = datasets_config.get("sharegpt")
+    sharegpt = []
+    if sharegpt_spec:
+        rows = load_hub_dataset(sharegpt_spec)
+        sharegpt = sharegpt_to_records(rows, sharegpt_spec.get("max_rows"))
     hh = datasets_config["hh_rlhf"]
     train = [dict(r) for r in load_hub_dataset({**hh, "split": "train"})]
     test = [dict(r) for r in load_hub_dataset({**hh, "split": "test"})]
