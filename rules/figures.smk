@@ -53,7 +53,7 @@ rule rulegraph:
         # the Snakemake that runs this workflow, whether or not its venv is on PATH
         snakemake=f"{sys.executable} -m snakemake",
     shell:
-        "{params.snakemake} --nolock --rulegraph all_figures --configfile {params.configfiles} "
+        "{params.snakemake} all_figures --nolock --rulegraph dot --configfile {params.configfiles} "
         "> {output}.tmp 2> {log} && mv {output}.tmp {output}"
 
 
