@@ -16,20 +16,11 @@ from __future__ import annotations
 
 import collections
 import math
-import re
-import string
 from collections.abc import Iterable, Sequence
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCT = set(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+# One SQuAD normalisation for the whole project: the toy tasks' utils.py must stay
+# self-contained (lm-eval imports it from the task folder), so the definition lives there.
+from alignment_tax.toy_task_utils import normalize_answer
 
 
 def _tokens(text: str) -> list[str]:
