@@ -159,18 +159,9 @@ def write_results(result: dict) -> None:
     lines += ["", f"One variant (all four groups as separate jobs): "
               f"{result['variant_seconds']:.0f} s of CPU-bound time, plus Snakemake's own "
               "per-job overhead.", MARK_END]
+    from bench_merge_grid import replace_section  # the one writer of RESULTS.md sections
+
     replace_section(ROOT / "benchmarks" / "RESULTS.md", "\n".join(lines))
-
-
-def replace_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    begin, end = section.splitlines()[0], section.splitlines()[-1]
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        text = head + section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
 
 
 def main() -> None:
