@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import sys
 from collections.abc import Iterator
 
@@ -34,12 +33,11 @@ def rule_logging(snakemake) -> Iterator[logging.Logger]:
 
 
 def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
+    """Seed random, numpy and torch (and CUDA) through transformers' set_seed, the same
+    call the training stages use (alignment_tax.training_common.set_seed)."""
+    from transformers import set_seed
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    set_seed(seed)
 
 
 def limit_cpu_threads() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from alignment_tax.io import atomic_dir, read_jsonl
+from alignment_tax.rule_io import seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -347,9 +348,7 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
 
 
 def set_seed(seed: int) -> None:
-    from transformers import set_seed as hf_set_seed
-
-    hf_set_seed(seed)
+    seed_everything(seed)
 
 
 def is_main_process() -> bool:
