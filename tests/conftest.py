@@ -35,3 +35,11 @@ def load_config(name: str) -> dict:
 @pytest.fixture
 def toy_config() -> dict:
     return load_config("config")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the warm workers the workflow runs started, rather than let them idle out."""
+    from alignment_tax import warm_worker
+
+    if sys.platform.startswith("linux"):
+        warm_worker.stop_all()

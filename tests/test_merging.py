@@ -268,6 +268,19 @@ def test_variant_ids_are_unique_and_stable():
         "results/toy/models/sft", "results/toy/models/rlhf/dpo"]
 
 
+def test_pattern_and_hma_sweeps_only_for_the_pairs_named():
+    config = _toy_config(**GRID)
+    config["merging"]["patterns"]["pairs"] = ["rsf"]
+    config["merging"]["hma"].update(Ks=[3, 6], lr_sweep=[1e-3], sweep_pairs=["rsf"])
+    ids = variants.variant_ids(config)
+    lr = variants.fmt(config["merging"]["hma"]["lr"])
+    assert "rsf/pattern_a_a_a-0.1/alpha0.3" in ids
+    assert not any(i.startswith(("dpo/pattern", "ppo/pattern")) for i in ids)
+    assert {f"rsf/hma/K6/lr{lr}/alpha0.2", "rsf/hma/K3/lr0.001/alpha0.2"} <= set(ids)
+    assert f"dpo/hma/K3/lr{lr}/alpha0.2" in ids
+    assert not any(i.startswith("dpo/hma/K6") or i.startswith("dpo/hma/K3/lr0.001") for i in ids)
+
+
 def test_variants_for_public_pairs():
     config = _toy_config(**GRID)
     config["stages"]["training"] = False

@@ -1,7 +1,6 @@
 """Score tables from evaluation JSONs, the Pareto front helper, and (once the toy run has
 produced its tables) what the default toy run must show."""
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -140,24 +139,8 @@ def test_alignment_tax_checks_on_synthetic_table(eval_tree):
     rsf = checks["algorithms"]["rsf"]
     assert rsf["reward_above_theta0"] and rsf["taxed_categories"] == list(CATEGORY_TASKS)
     assert rsf["ma"]["alpha"] == 0.5 and rsf["ma"]["between"]
-    assert checks["all_rlhf_above_theta0"] and checks["ma_between_for_all"]
+    assert checks["all_rlhf_above_theta0"] and checks["ma_strictly_between_for_all"]
     # an MA point outside [theta, theta0] fails the check
     long.loc[(long["variant"] == "rsf/ma/alpha0.5") & (long["metric"] == "reward"), "value"] = 2.0
-    assert not alignment_tax_checks(long)["ma_between_for_all"]
-
-
-TOY_TABLE = REPO / "results" / "toy" / "tables" / "scores_long.csv"
-
-
-@pytest.mark.skipif(not TOY_TABLE.exists(), reason="the default toy run has not produced tables")
-def test_default_toy_run_shows_the_alignment_tax():
-    """Measured, not forced: what the paper's story needs from the default toy run."""
-    checks = alignment_tax_checks(pd.read_csv(TOY_TABLE))
-    assert len(checks["algorithms"]) == 3, checks
-    # every RLHF model beats theta0 on reward
-    assert checks["all_rlhf_above_theta0"], checks
-    # the alignment tax: theta below theta0 on >= 2 of 3 categories for >= 2 algorithms
-    assert checks["n_algorithms_taxed_on_2_categories"] >= 2, checks
-    # model averaging at an intermediate alpha lies between theta and theta0 on reward
-    assert checks["ma_between_for_all"], checks
-    assert math.isfinite(checks["theta0_reward"])
+    failed = alignment_tax_checks(long)
+    assert not failed["ma_between_for_all"] and not failed["ma_strictly_between_for_all"]

@@ -12,11 +12,19 @@ import pytest
 from alignment_tax.io import read_json, read_jsonl
 from alignment_tax.toy_tasks import TASK_NAMES, task_include_dir
 from alignment_tax.toy_world import (
+    ATTRIBUTE_VALUES,
+    JOBS,
+    PAIR_MIX,
     POLITE_CLOSERS,
     POLITE_OPENERS,
+    World,
+    _items,
+    check_params,
     generate_toy_world,
     hidden_reward,
     is_polite,
+    preference_rows,
+    rater_visible_wrong,
 )
 
 SMALL = {
@@ -94,6 +102,72 @@ def test_hh_rlhf_format_and_truth(world_dir):
             # the truth is the hidden reward of the two responses, row-aligned
             assert hidden_reward(hidden["meta"], chosen["a"]) == hidden["chosen_reward"]
             assert hidden_reward(hidden["meta"], rejected["a"]) == hidden["rejected_reward"]
+            assert hidden["pair_kind"] in PAIR_MIX
+            assert hidden["chosen_kind"] != hidden["rejected_kind"]
+
+
+def _contains_gold(meta: dict, answer: str) -> bool:
+    from alignment_tax.toy_task_utils import answer_tokens
+
+    gold, got = answer_tokens(meta["gold"]), answer_tokens(answer)
+    return any(got[i : i + len(gold)] == gold for i in range(len(got) - len(gold) + 1))
+
+
+@pytest.fixture(scope="module")
+def pref_world():
+    import random
+
+    params = check_params(SMALL)
+    world = World(1, params)
+    rng = random.Random("pairs")
+    items = _items(world, rng, 900, params["task_mix"], world.train_creatures, world.people, set())
+    return world, items, rng
+
+
+def test_preference_pairs_mix_kinds_and_keep_correctness(pref_world):
+    world, items, rng = pref_world
+    pairs, truth = preference_rows(items, rng, world)
+    assert len(pairs) == len(truth) == len(items)
+    for kind, share in PAIR_MIX.items():
+        got = sum(t["pair_kind"] == kind for t in truth) / len(truth)
+        assert got == pytest.approx(share, abs=0.05), kind
+    n_correctness_decides = 0
+    for pair, t in zip(pairs, truth, strict=True):
+        chosen, rejected = HH_TURN.match(pair["chosen"])["a"], HH_TURN.match(pair["rejected"])["a"]
+        assert t["chosen_reward"] > t["rejected_reward"]
+        right = _contains_gold(t["meta"], chosen), _contains_gold(t["meta"], rejected)
+        n_correctness_decides += right == (True, False)
+        assert right != (False, True) or t["pair_kind"] == "mixed"  # polite wrong > cut right
+        if t["pair_kind"] == "correctness":
+            # same style, only the answer differs: correct is chosen
+            assert right == (True, False)
+            assert t["rejected_kind"] == t["chosen_kind"] + "_wrong"
+            assert is_polite(chosen) == is_polite(rejected)
+        elif t["pair_kind"] == "style":
+            assert right == (True, True)
+    # a real share of pairs is decided by correctness, not style alone
+    assert n_correctness_decides / len(pairs) > 0.4
+    kinds = {(t["meta"]["task"], t["pair_kind"]) for t in truth}
+    assert len(kinds) == 9  # every task has every pair kind
+
+
+def test_rater_visible_wrong_answers(pref_world):
+    world, items, rng = pref_world
+    french = set(world.fr_nouns.values()) | set(world.fr_adjectives.values())
+    for item in items:
+        wrong = rater_visible_wrong(world, item, rng)
+        meta = item.meta()
+        assert not _contains_gold(meta, wrong) and hidden_reward(meta, wrong) < 1
+        assert wrong.endswith(" .") and "\n" not in wrong
+        if item.kind == "knowledge":  # a value of another attribute, not a plausible one
+            assert wrong[:-2] not in ATTRIBUTE_VALUES[item.subtask]
+        elif item.kind == "reading":  # a job: not a person nor a town, not the job asked
+            assert wrong[:-2] in JOBS and wrong[:-2] not in item.question.split()[-3:]
+        else:  # the reference with exactly one word left in the invented French
+            diff = [
+                (a, b) for a, b in zip(item.terse.split(), wrong.split(), strict=True) if a != b
+            ]
+            assert len(diff) == 1 and diff[0][1] in french
 
 
 def test_sharegpt_structure_and_polite_share(world_dir):

@@ -6,6 +6,10 @@ from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir)
 
+from alignment_tax.warm_worker import hand_off  # noqa: E402
+
+hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
+
 from alignment_tax.adamerging import fit_layer_ratios, load_qa_pairs  # noqa: E402
 from alignment_tax.hma import load_pair_for_fit  # noqa: E402
 from alignment_tax.io import atomic_path, read_json, write_json  # noqa: E402

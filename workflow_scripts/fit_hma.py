@@ -5,6 +5,10 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)
 
+from alignment_tax.warm_worker import hand_off  # noqa: E402
+
+hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
+
 from alignment_tax.hma import FitSettings, fit_ratios, load_pair_for_fit  # noqa: E402
 from alignment_tax.io import atomic_path, read_json, read_jsonl, write_json  # noqa: E402
 from alignment_tax.merging import part_ranges  # noqa: E402

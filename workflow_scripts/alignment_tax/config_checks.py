@@ -95,6 +95,17 @@ def check_config(config: dict[str, Any]) -> None:
             if not all(0.0 <= a + o <= 1.0 for o in offsets):
                 _fail("merging.patterns.bases", f"base {a} with '{pattern}' leaves [0, 1]")
 
+    pair_names = set(names)
+    if stages.get("training", True):
+        pair_names |= set(config.get("rlhf", {}).get("algorithms", []))
+    for key, listed in (
+        ("merging.patterns.pairs", patterns.get("pairs")),
+        ("merging.hma.sweep_pairs", merging.get("hma", {}).get("sweep_pairs")),
+    ):
+        unknown = sorted(set(listed or []) - pair_names)
+        if unknown:
+            _fail(key, f"names unknown pairs {unknown}; pairs are {sorted(pair_names)}")
+
     hma = merging.get("hma", {})
     if hma.get("n_train_samples", 0) > hma.get("n_top_samples", float("inf")):
         _fail("merging.hma.n_train_samples", "is larger than merging.hma.n_top_samples")

@@ -237,8 +237,8 @@ def alignment_tax_checks(long: pd.DataFrame, *, theta0: str = "sft",
 
     Per RLHF algorithm: reward of theta vs theta0; the categories where theta scores below
     theta0 (the alignment tax); whether MA at the intermediate alpha closest to 0.5 has a
-    reward between theta's and theta0's, strictly and within two standard errors (the
-    latter is what the toy run is held to; both are reported).
+    reward between theta's and theta0's, strictly and within two standard errors (both
+    are reported; the toy run is held to the strict one).
     """
     reward0 = _score(long, theta0, "reward", "reward")
     out: dict[str, Any] = {"theta0_reward": reward0, "algorithms": {}}
@@ -273,4 +273,7 @@ def alignment_tax_checks(long: pd.DataFrame, *, theta0: str = "sft",
     out["all_rlhf_above_theta0"] = bool(algos) and all(a["reward_above_theta0"] for a in algos)
     out["n_algorithms_taxed_on_2_categories"] = sum(len(a["taxed_categories"]) >= 2 for a in algos)
     out["ma_between_for_all"] = bool(algos) and all(a["ma"] and a["ma"]["between"] for a in algos)
+    out["ma_strictly_between_for_all"] = bool(algos) and all(
+        a["ma"] and a["ma"]["strictly_between"] for a in algos
+    )
     return out

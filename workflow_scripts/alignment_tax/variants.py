@@ -156,7 +156,8 @@ def all_variants(config: dict) -> list[Variant]:
                 out.append(Variant(f"{pair}/part_{part}/alpha{fmt(a)}", pair, "partwise", a, 3,
                                    ratios, part=part, **common))
         pat_cfg = merging.get("patterns", {})
-        for pattern in pat_cfg.get("patterns", []):
+        pattern_pairs = pat_cfg.get("pairs")
+        for pattern in pat_cfg.get("patterns", []) if _selected(pair, pattern_pairs) else []:
             for base in pat_cfg.get("bases", []):
                 ratios = tuple(pattern_ratios(pattern, base))
                 slug = pattern.replace("|", "_")
@@ -174,14 +175,23 @@ def all_variants(config: dict) -> list[Variant]:
     return out
 
 
+def _selected(pair: str, names: list[str] | None) -> bool:
+    """Whether a per-pair option list (null = every pair) includes ``pair``."""
+    return names is None or pair in names
+
+
 def hma_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
-    """HMA for each K x alpha at merging.hma.lr, plus the lr sweep at K = Ks[0]."""
+    """HMA for each K x alpha at merging.hma.lr, plus the lr sweep at K = Ks[0]; pairs not
+    in merging.hma.sweep_pairs get K = Ks[0] at lr only."""
     hma = config.get("merging", {}).get("hma", {})
     ks, alphas = hma.get("Ks", []), hma.get("alphas", [])
     if not ks or not alphas:
         return []
+    if not _selected(pair, hma.get("sweep_pairs")):
+        ks = ks[:1]  # no K ablation or lr sweep for this pair
     combos = [(k, hma["lr"]) for k in ks]
-    combos += [(ks[0], lr) for lr in hma.get("lr_sweep", []) if lr != hma["lr"]]
+    if _selected(pair, hma.get("sweep_pairs")):
+        combos += [(ks[0], lr) for lr in hma.get("lr_sweep", []) if lr != hma["lr"]]
     out = []
     for k, lr in combos:
         for a in alphas:

@@ -1,0 +1,128 @@
+"""The warm worker runs a rule script in a forked child with the client's world and status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from alignment_tax import warm_worker
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the warm worker is on by default on Linux only"
+)
+
+
+def test_enabled_follows_platform_slurm_and_switch():
+    on_linux = sys.platform.startswith("linux")
+    assert warm_worker.enabled({}) is on_linux
+    assert warm_worker.enabled({"SLURM_JOB_ID": "7"}) is False  # cluster jobs stay cold
+    assert warm_worker.enabled({warm_worker.ENV_SWITCH: "0"}) is False
+    assert warm_worker.enabled({warm_worker.ENV_SWITCH: "1", "SLURM_JOB_ID": "7"}) is True
+    assert warm_worker.enabled({warm_worker.ENV_IN_CHILD: "1"}) is False  # no recursion
+
+
+def test_server_key_changes_with_package_files(tmp_path, monkeypatch):
+    (tmp_path / "mod.py").write_text("x = 1\n")
+    monkeypatch.setattr(warm_worker, "_PACKAGE_DIR", tmp_path)
+    before = warm_worker.server_key()
+    assert warm_worker.server_key() == before
+    (tmp_path / "mod.py").write_text("x = 22\n")
+    assert warm_worker.server_key() != before
+
+
+def _client(script: Path, sock: Path, cwd: Path, **env) -> subprocess.Popen:
+    """A separate client process, as Snakemake's script job would be."""
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "workflow_scripts")!r})
+        from pathlib import Path
+        from alignment_tax.warm_worker import run_script
+        sys.exit(run_script({str(script)!r}, sock_path=Path({str(sock)!r})))
+    """)
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def sock(tmp_path_factory):
+    # a short path of its own (AF_UNIX paths are limited to ~100 characters)
+    path = warm_worker.socket_dir() / f"test-{os.getpid()}.sock"
+    yield path
+    if path.exists():
+        path.unlink()
+
+
+def test_child_runs_script_with_client_world_and_status(tmp_path, sock):
+    script = tmp_path / "job.py"
+    script.write_text(
+        textwrap.dedent("""
+            import os, sys
+            from pathlib import Path
+            Path("out.txt").write_text(
+                f"{os.getpid()} {os.getppid()} {os.environ['JOB_VALUE']} {os.getcwd()}"
+            )
+            print("to stdout")
+            print("to stderr", file=sys.stderr)
+            sys.exit(int(os.environ["JOB_EXIT"]))
+        """)
+    )
+    seen = []
+    for value, code in (("first", 0), ("second", 3)):
+        client = _client(script, sock, tmp_path, JOB_VALUE=value, JOB_EXIT=str(code))
+        out, err = client.communicate(timeout=180)
+        assert client.returncode == code, err
+        assert out == "to stdout\n"
+        assert err == "to stderr\n"
+        pid, parent, got, cwd = (tmp_path / "out.txt").read_text().split()
+        assert (got, cwd) == (value, str(tmp_path))
+        assert int(pid) != client.pid
+        seen.append(parent)
+    assert seen[0] == seen[1], "both jobs should be forked from the same warm server"
+
+
+def test_exception_is_reported_as_failure(tmp_path, sock):
+    script = tmp_path / "fail.py"
+    script.write_text("raise ValueError('the job failed here')\n")
+    client = _client(script, sock, tmp_path)
+    _, err = client.communicate(timeout=180)
+    assert client.returncode == 1
+    assert "ValueError: the job failed here" in err
+
+
+def test_killed_client_stops_its_child(tmp_path, sock):
+    script = tmp_path / "slow.py"
+    script.write_text(
+        textwrap.dedent("""
+            import os, time
+            from pathlib import Path
+            Path("child.pid").write_text(str(os.getpid()))
+            time.sleep(60)
+            Path("finished").write_text("yes")
+        """)
+    )
+    client = _client(script, sock, tmp_path)
+    deadline = time.monotonic() + 180
+    while not (tmp_path / "child.pid").exists():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.1)
+    child = int((tmp_path / "child.pid").read_text())
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child}").exists():
+        assert time.monotonic() < deadline, "the child outlived its killed client"
+        time.sleep(0.1)
+    assert not (tmp_path / "finished").exists()
