@@ -43,3 +43,30 @@ def pytest_sessionfinish(session, exitstatus):
 
     if sys.platform.startswith("linux"):
         warm_worker.stop_all()
+
+
+def tiny_llama_config(tokenizer, max_position_embeddings: int = 256, **extra):
+    """Config of the tests' stand-in model: a 2-layer LLaMA (hidden 32) for ``tokenizer``."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_position_embeddings,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        **extra,
+    )
+
+
+def tiny_llama(tokenizer, max_position_embeddings: int = 256, seed: int = 0):
+    """The tests' stand-in model, untrained, initialised from ``seed``."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(tiny_llama_config(tokenizer, max_position_embeddings))

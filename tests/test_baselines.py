@@ -102,7 +102,7 @@ PARAMS = dict(
 def tiny(tmp_path_factory):
     """(root, theta0 dir, pool.jsonl, pretrain.jsonl) of a tiny world."""
     from alignment_tax.tokenizer_training import train_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from conftest import tiny_llama
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("baselines")
@@ -126,20 +126,8 @@ def tiny(tmp_path_factory):
     pretrain_path = root / "pretrain.jsonl"
     pretrain_path.write_text("".join(json.dumps({"text": f}) + "\n" for f in facts))
     tok = train_tokenizer(facts + [r["prompt"] for r in pool], 300)
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-    )
-    torch.manual_seed(0)
     theta0 = root / "theta0"
-    LlamaForCausalLM(cfg).save_pretrained(theta0)
+    tiny_llama(tok, max_position_embeddings=128).save_pretrained(theta0)
     tok.save_pretrained(theta0)
     return root, theta0, pool_path, pretrain_path
 

@@ -42,25 +42,14 @@ def toy_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_models(toy_data):
     from alignment_tax.tokenizer_training import train_tokenizer
-    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+    from conftest import tiny_llama, tiny_llama_config
+    from transformers import LlamaForSequenceClassification
 
     torch.set_num_threads(1)
     texts = [row["text"] for row in read_jsonl(toy_data / "pretrain.jsonl")]
     tokenizer = train_tokenizer(texts, vocab_size=400)
-    cfg = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(**cfg)).eval()
-    reward_model = LlamaForSequenceClassification(LlamaConfig(num_labels=1, **cfg)).eval()
+    model = tiny_llama(tokenizer).eval()  # seeds torch with 0
+    reward_model = LlamaForSequenceClassification(tiny_llama_config(tokenizer, num_labels=1)).eval()
     return model, tokenizer, reward_model
 
 

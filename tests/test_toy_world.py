@@ -266,21 +266,9 @@ def test_tokenizer_round_trip_and_chat_template(tokenizer_dir, world_dir):
 
 
 def _tiny_model(tok):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from conftest import tiny_llama
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=256,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-    )
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama(tok).eval()
 
 
 def test_lm_eval_loads_and_runs_tasks(world_dir, tokenizer_dir, tmp_path, monkeypatch):

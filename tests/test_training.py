@@ -91,26 +91,14 @@ def make_tiny_setup(root: Path) -> tuple[Path, Path]:
     """(data dir, base model dir) of a tiny world; reused if already there."""
     from alignment_tax.tokenizer_training import corpus_texts, train_tokenizer
     from alignment_tax.toy_world import generate_toy_world
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from conftest import tiny_llama
 
     data, base = root / "data", root / "base"
     if not (data / "sharegpt.json").exists():
         generate_toy_world(data, 1, SMALL_WORLD)
     if not (base / "config.json").exists():
         tok = train_tokenizer(corpus_texts(data / "pretrain.jsonl", data / "sharegpt.json"), 600)
-        cfg = LlamaConfig(
-            vocab_size=len(tok),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=256,
-            eos_token_id=tok.eos_token_id,
-            pad_token_id=tok.pad_token_id,
-            bos_token_id=tok.bos_token_id,
-        )
-        torch.manual_seed(0)
-        LlamaForCausalLM(cfg).save_pretrained(base)
+        tiny_llama(tok).save_pretrained(base)
         tok.save_pretrained(base)
     return data, base
 
