@@ -56,3 +56,12 @@ def test_toy_run_shows_the_alignment_tax(toy_run):
     assert checks["all_rlhf_above_theta0"], checks
     assert checks["n_algorithms_taxed_on_2_categories"] >= 2, checks
     assert checks["ma_strictly_between_for_all"], checks
+
+
+def test_report_holds_every_figure(toy_run, tmp_path):
+    report = tmp_path / "report.html"
+    result = run_snakemake("--report", str(report), "--", "all_figures")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    html = report.read_text()
+    for name in buildable_artifacts(load_config("config")):
+        assert f"{name}.png" in html, name
