@@ -47,11 +47,12 @@ from alignment_tax.training_common import (
     is_main_process,
     last_checkpoint,
     load_causal_lm,
-    load_tokenizer,
     remove_work_dir,
+    require_keys,
     run_phase,
     save_model,
     set_seed,
+    stage_loading,
     trainer_kwargs,
     wait_for_everyone,
 )
@@ -364,24 +365,14 @@ def train_baseline(
     """
     if method not in TRAINED_METHODS and method != "plain":
         raise ValueError(f"unknown baseline method {method!r}; known: {list(TRAINED_METHODS)}")
-    for key in ("epochs", "lr", "batch_size"):
-        if key not in params:
-            raise KeyError(f"baselines: missing key {key!r}")
+    require_keys(params, "baselines", ("epochs", "lr", "batch_size"))
     if method == "replay" and pretrain_path is None:
         raise ValueError("the replay baseline needs the pretraining data (data/pretrain.jsonl)")
     value = int(value) if method in INTEGER_METHODS else (None if value is None else float(value))
     model_kwargs = model_kwargs or {}
     set_seed(seed)
     rows = read_pool(pool_path)
-    tokenizer = load_tokenizer(
-        sft_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
+    tokenizer, load = stage_loading(sft_dir, model_kwargs)
     if method == "replay":
         rows = rows + replay_rows(pretrain_path, rows, value, tokenizer, seed=seed)
     meta = {"method": method, "value": value, "n_rows": len(rows), "seed": seed}

@@ -17,13 +17,14 @@ from alignment_tax.training_common import (
     input_stamp,
     is_main_process,
     load_causal_lm,
-    load_tokenizer,
     prepare_work_dir,
     read_preference_pairs,
     remove_work_dir,
+    require_keys,
     run_phase,
     set_seed,
     split_heldout,
+    stage_loading,
     trainer_kwargs,
     wait_for_everyone,
 )
@@ -62,21 +63,11 @@ def train_dpo(
             inputs=input_stamp(sft_dir, hh_train_path),
         ),
     )
-    for key in ("lr", "batch_size", "epochs", "eval_every_epochs"):
-        if key not in params:
-            raise KeyError(f"rlhf.dpo: missing key {key!r}")
+    require_keys(params, "rlhf.dpo", ("lr", "batch_size", "epochs", "eval_every_epochs"))
     set_seed(seed)
     pairs = read_preference_pairs(hh_train_path)
     train_pairs, val_pairs = split_heldout(pairs, heldout_fraction, seed)
-    tokenizer = load_tokenizer(
-        sft_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
+    tokenizer, load = stage_loading(sft_dir, model_kwargs)
     micro, accum = batch_layout(params["batch_size"], params.get("micro_batch_size"))
     from alignment_tax.training_common import world_size
 

@@ -14,17 +14,14 @@
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Iterable, Sequence
 
-# One SQuAD normalisation for the whole project: the toy tasks' utils.py must stay
-# self-contained (lm-eval imports it from the task folder), so the definition lives there.
+# One SQuAD normalisation and single-gold token F1 for the whole project: the toy tasks'
+# utils.py must stay self-contained (lm-eval imports it from the task folder), so the
+# definitions live there.
 from alignment_tax.toy_task_utils import normalize_answer
-
-
-def _tokens(text: str) -> list[str]:
-    return normalize_answer(text).split() if text else []
+from alignment_tax.toy_task_utils import token_f1 as _f1_one
 
 
 def _golds(golds: str | Sequence[str]) -> list[str]:
@@ -32,19 +29,6 @@ def _golds(golds: str | Sequence[str]) -> list[str]:
         golds = [golds]
     # SQuAD v2: a question without gold answers is scored against the empty string
     return [g for g in golds if normalize_answer(g)] or [""]
-
-
-def _f1_one(prediction: str, gold: str) -> float:
-    pred, ref = _tokens(prediction), _tokens(gold)
-    if not pred or not ref:
-        # both empty (correct abstention) -> 1, otherwise 0 (as in the official script)
-        return float(pred == ref)
-    common = collections.Counter(pred) & collections.Counter(ref)
-    overlap = sum(common.values())
-    if overlap == 0:
-        return 0.0
-    precision, recall = overlap / len(pred), overlap / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def token_f1(prediction: str, golds: str | Sequence[str]) -> float:

@@ -33,15 +33,16 @@ from alignment_tax.training_common import (
     link_tree,
     load_causal_lm,
     load_reward_model,
-    load_tokenizer,
     prepare_work_dir,
     read_preference_pairs,
     read_prompts,
     remove_work_dir,
+    require_keys,
     run_phase,
     save_model,
     set_seed,
     split_heldout,
+    stage_loading,
     wait_for_everyone,
 )
 
@@ -72,15 +73,7 @@ def train_ppo_warmup(
             inputs=input_stamp(sft_dir, hh_train_path),
         ),
     )
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    tokenizer = load_tokenizer(
-        sft_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=load["trust_remote_code"],
-    )
+    tokenizer, load = stage_loading(sft_dir, model_kwargs)
     epochs = params.get("warmup_sft_epochs", 0) or 0
     if epochs <= 0:
         if is_main_process():
@@ -174,27 +167,17 @@ def train_ppo(
             inputs=input_stamp(warmup_dir, reward_model_dir, prompts_path),
         ),
     )
-    for key in (
+    require_keys(params, "rlhf.ppo", (
         "lr",
         "batch_size",
         "mini_batch_size",
         "update_epochs",
         "total_episodes",
         "reward_baseline",
-    ):
-        if key not in params:
-            raise KeyError(f"rlhf.ppo: missing key {key!r}")
+    ))
     if params["batch_size"] % params["mini_batch_size"]:
         raise ValueError("rlhf.ppo.batch_size must be a multiple of rlhf.ppo.mini_batch_size")
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    tokenizer = load_tokenizer(
-        warmup_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=load["trust_remote_code"],
-    )
+    tokenizer, load = stage_loading(warmup_dir, model_kwargs)
     tokenizer.padding_side = "left"  # queries are left-padded for generation
     prompts = [r["prompt"] for r in read_prompts(prompts_path)]
     dataset = _prompt_dataset(tokenizer, prompts, params.get("max_prompt_length"))

@@ -19,7 +19,6 @@ from alignment_tax.training_common import (
     is_main_process,
     load_causal_lm,
     load_reward_model,
-    load_tokenizer,
     prepare_work_dir,
     read_preference_pairs,
     remove_work_dir,
@@ -27,6 +26,7 @@ from alignment_tax.training_common import (
     save_model,
     set_seed,
     split_heldout,
+    stage_loading,
     trainer_kwargs,
     wait_for_everyone,
 )
@@ -133,15 +133,7 @@ def train_reward_model(
     test_pairs = read_preference_pairs(hh_test_path)
     truth = read_jsonl(test_truth_path) if test_truth_path else None
     train_pairs, val_pairs = split_heldout(pairs, params["heldout_fraction"], seed)
-    tokenizer = load_tokenizer(
-        base_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
+    tokenizer, load = stage_loading(base_dir, model_kwargs)
 
     # 1. RM SFT: language modelling on the preferred answers
     sft_dir = base_dir

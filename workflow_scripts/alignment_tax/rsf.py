@@ -29,12 +29,13 @@ from alignment_tax.training_common import (
     link_tree,
     load_causal_lm,
     load_reward_model,
-    load_tokenizer,
     prepare_work_dir,
     read_prompts,
     remove_work_dir,
+    require_keys,
     run_phase,
     set_seed,
+    stage_loading,
     wait_for_everyone,
 )
 
@@ -126,7 +127,7 @@ def train_rsf(
             inputs=input_stamp(sft_dir, reward_model_dir, prompts_path),
         ),
     )
-    for key in (
+    require_keys(params, "rlhf.rsf", (
         "iterations",
         "prompts_per_iteration",
         "n_samples",
@@ -135,20 +136,10 @@ def train_rsf(
         "batch_size",
         "max_new_tokens",
         "temperature",
-    ):
-        if key not in params:
-            raise KeyError(f"rlhf.rsf: missing key {key!r}")
+    ))
     prompt_rows = read_prompts(prompts_path)
     work_dir = Path(work_dir)
-    tokenizer = load_tokenizer(
-        sft_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
+    tokenizer, load = stage_loading(sft_dir, model_kwargs)
     device = PartialState().device
     reward_model = None
     gen_batch = params.get("generation_batch_size", 64)

@@ -15,7 +15,6 @@ from alignment_tax.training_common import (
     chosen_as_sft,
     input_stamp,
     load_causal_lm,
-    load_tokenizer,
     prepare_work_dir,
     read_preference_pairs,
     remove_work_dir,
@@ -23,6 +22,7 @@ from alignment_tax.training_common import (
     save_model,
     set_seed,
     sharegpt_to_prompt_completion,
+    stage_loading,
     trainer_kwargs,
 )
 
@@ -101,15 +101,7 @@ def train_sft(
         if hh_train_path is None:
             raise ValueError("sft.hh_epochs > 0 needs the HH-RLHF train file")
         hh_rows = chosen_as_sft(read_preference_pairs(hh_train_path))
-    tokenizer = load_tokenizer(
-        base_dir,
-        use_fast=model_kwargs.get("use_fast", True),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
-    load = dict(
-        dtype=model_kwargs.get("dtype"),
-        trust_remote_code=model_kwargs.get("trust_remote_code", False),
-    )
+    tokenizer, load = stage_loading(base_dir, model_kwargs)
 
     def build_sharegpt(output_dir):
         model = load_causal_lm(base_dir, **load)

@@ -20,7 +20,7 @@ import math
 import os
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,28 @@ def load_tokenizer(
         # scoring appends EOS explicitly, so padding with it is harmless for the RM.
         tok.pad_token = tok.eos_token
     return tok
+
+
+def stage_loading(model_dir: str | os.PathLike, model_kwargs: dict) -> tuple[Any, dict]:
+    """(tokenizer of ``model_dir``, keyword arguments for load_causal_lm) of a stage,
+    from the config's model options (``use_fast``, ``dtype``, ``trust_remote_code``)."""
+    load = dict(
+        dtype=model_kwargs.get("dtype"),
+        trust_remote_code=model_kwargs.get("trust_remote_code", False),
+    )
+    tokenizer = load_tokenizer(
+        model_dir,
+        use_fast=model_kwargs.get("use_fast", True),
+        trust_remote_code=load["trust_remote_code"],
+    )
+    return tokenizer, load
+
+
+def require_keys(params: dict, section: str, keys: Sequence[str]) -> None:
+    """Fail with the config key at fault when a stage's params lack one of ``keys``."""
+    for key in keys:
+        if key not in params:
+            raise KeyError(f"{section}: missing key {key!r}")
 
 
 def load_causal_lm(path, *, dtype: str | None = None, trust_remote_code: bool = False):
