@@ -80,6 +80,28 @@ def test_benchmark_category_on_toy_tasks(toy_data, tiny_models, category, metric
     json.dumps(out)  # serialisable as written by the rule
 
 
+def test_benchmark_skips_lm_evals_environment_report(toy_data, tiny_models, monkeypatch):
+    # lm-eval's add_env_info runs torch's collect_env (pip list etc.) on every call
+    import lm_eval.evaluator
+    import torch.utils.collect_env
+    from alignment_tax.toy_tasks import benchmark_groups, task_include_dir
+
+    calls = []
+    monkeypatch.setattr(torch.utils.collect_env, "get_pretty_env_info",
+                        lambda: calls.append(1) or "env")
+    report = lm_eval.evaluator.add_env_info
+    model, tokenizer, _ = tiny_models
+    out = benchmarks.evaluate_category(
+        model, tokenizer, "common_sense", benchmark_groups()["common_sense"][:1],
+        task_dir=task_include_dir(toy_data / "tasks"), batch_size=8, seed=0,
+    )
+    assert calls == []
+    assert out["library_versions"]["torch"] == torch.__version__
+    assert lm_eval.evaluator.add_env_info is report  # restored for other callers
+    report({})  # lm-eval's own report, as simple_evaluate would call it
+    assert calls == [1]
+
+
 def test_benchmark_bad_input_fails_before_model_work(toy_data, tiny_models):
     from alignment_tax.toy_tasks import task_include_dir
 

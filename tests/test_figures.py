@@ -10,6 +10,7 @@ from alignment_tax.figures import (
     buildable_artifacts,
     draw,
     load_wide_tables,
+    series_points,
     skipped_artifacts,
     table1_frame,
 )
@@ -57,6 +58,18 @@ def test_toy_artifacts_draw_from_tables(tmp_path):
         assert png.read_bytes().startswith(b"\x89PNG")
         if name in {"fig4", "fig5", "fig13", "fig14", "fig16", "fig12"}:
             assert summary["points"] > 0, name
+
+
+def test_rsf_training_curve_runs_from_theta0_to_the_rsf_model(tmp_path):
+    config = load_config("config")
+    tables = synthetic_wide_tables(tmp_path)
+    (_, (series,)), = artifacts(config)["fig12"].rows
+    pts = series_points(tables["reading"], series, "iteration", "reading")
+    last = config["rlhf"]["rsf"]["iterations"]
+    assert pts["iteration"].tolist() == [0, 1, 2, 3, last]
+    assert pts["variant"].tolist() == ["sft", "rsf/early_stopping/iter1",
+                                       "rsf/early_stopping/iter2", "rsf/early_stopping/iter3",
+                                       "rsf/theta"]
 
 
 def test_series_follow_the_table(tmp_path):

@@ -3,6 +3,10 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)
 
+from alignment_tax.warm_worker import hand_off  # noqa: E402
+
+hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
+
 from alignment_tax.figures import (  # noqa: E402
     CATEGORY_LABELS,
     artifacts,

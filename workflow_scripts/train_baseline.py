@@ -2,6 +2,10 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)
 
+from alignment_tax.warm_worker import hand_off  # noqa: E402
+
+hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
+
 from alignment_tax.baselines import train_baseline  # noqa: E402
 from alignment_tax.rule_io import limit_cpu_threads, rule_logging  # noqa: E402
 from alignment_tax.training_common import run_stage  # noqa: E402

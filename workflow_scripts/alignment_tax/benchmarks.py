@@ -17,10 +17,12 @@ number of items; the category score is their unweighted mean (alignment_tax.metr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,25 @@ def make_task_manager(task_dir: str | Path | None):
         # include_defaults=False: scanning lm-eval's ~10k built-in YAMLs costs seconds
         return TaskManager(include_path=str(task_dir), include_defaults=False)
     return TaskManager(include_path=str(LOCAL_TASKS_DIR))
+
+
+@contextlib.contextmanager
+def _without_env_report() -> Iterator[None]:
+    """Skip lm-eval's environment report for one ``simple_evaluate`` call.
+
+    simple_evaluate always ends with ``add_env_info``, which runs torch's collect_env
+    (``pip list``, ``nvidia-smi`` and more, in subprocesses): ~0.3 s per call, a quarter
+    of a toy evaluation job, and lm-eval has no switch for it. Its text is not kept in our
+    results, which record the library versions themselves.
+    """
+    import lm_eval.evaluator
+
+    original = lm_eval.evaluator.add_env_info
+    lm_eval.evaluator.add_env_info = lambda storage: None
+    try:
+        yield
+    finally:
+        lm_eval.evaluator.add_env_info = original
 
 
 def run_tasks(
@@ -95,21 +116,22 @@ def run_tasks(
         hflm_kwargs["max_length"] = max_length
     lm = HFLM(**hflm_kwargs)
 
-    results = lm_eval.simple_evaluate(
-        model=lm,
-        tasks=run_names,
-        num_fewshot=num_fewshot,
-        limit=limit,
-        task_manager=task_manager,
-        # greedy decoding for every generation task (the authors' setting)
-        gen_kwargs={"do_sample": False, "temperature": 0.0},
-        bootstrap_iters=bootstrap_iters,
-        log_samples=False,
-        random_seed=seed,
-        numpy_random_seed=seed,
-        torch_random_seed=seed,
-        fewshot_random_seed=seed,
-    )
+    with _without_env_report():
+        results = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=run_names,
+            num_fewshot=num_fewshot,
+            limit=limit,
+            task_manager=task_manager,
+            # greedy decoding for every generation task (the authors' setting)
+            gen_kwargs={"do_sample": False, "temperature": 0.0},
+            bootstrap_iters=bootstrap_iters,
+            log_samples=False,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
     # results hold torch dtypes and other objects: round-trip through JSON the lm-eval way
     results = json.loads(json.dumps(results, default=handle_non_serializable))
     rename = {run: name for run, name in zip(run_names, tasks, strict=True) if run != name}
@@ -148,6 +170,13 @@ def extract_task_scores(results: dict[str, Any], tasks: list[str], metric: str) 
             "n": int(n_samples.get("effective", n_samples.get("original", 0)) or 0),
         }
     return scores
+
+
+def _library_versions() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def evaluate_category(
@@ -198,6 +227,7 @@ def evaluate_category(
             else {},
         },
         "lm_eval_version": getattr(lm_eval, "__version__", "unknown"),
+        "library_versions": _library_versions(),
         "versions": results.get("versions", {}),
         "seconds": seconds,
         "lm_eval_results": results.get("results", {}),

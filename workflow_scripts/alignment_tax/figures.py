@@ -54,6 +54,8 @@ class Series:
     pair: str
     select: Callable[[pd.DataFrame], pd.Series]
     order_by: str = "alpha"
+    # order_by values of the plain models, which have none of their own: (theta0, theta)
+    plain_order: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ def artifact_settings(config: dict) -> dict:
     merging = config.get("merging", {})
     return {
         "stages": dict(config["stages"]),
-        "rlhf": {"algorithms": list(config.get("rlhf", {}).get("algorithms", []))},
+        "rlhf": {
+            "algorithms": list(config.get("rlhf", {}).get("algorithms", [])),
+            "rsf": {"iterations": config.get("rlhf", {}).get("rsf", {}).get("iterations")},
+        },
         "pairs": [{"name": p["name"]} for p in config.get("pairs", [])],
         "merging": {
             "hma": {"Ks": list(merging.get("hma", {}).get("Ks", []))},
@@ -180,10 +185,14 @@ def artifacts(config: dict) -> dict[str, Artifact]:
                                     Series("RLHF model (theta)", rsf, _method("plain", alpha=0.0)),
                                     Series("HMA, alpha = 0.2", rsf,
                                            _alpha_in(0.2, 0.2, _hma(3 if 3 in Ks else None))))),))
+        # iterations 0 (theta0) and the last (the RSF model) are the plain variants
+        last_iteration = config.get("rlhf", {}).get("rsf", {}).get("iterations")
         out["fig12"] = Artifact("fig12", "Alignment-forgetting trade-off during RSF training",
                                 "training_curve", (("RSF", (Series(
-                                    "RSF iteration", rsf, _method("early_stopping"),
-                                    "iteration"),)),), needs=("baselines",))
+                                    "RSF iteration", rsf,
+                                    _with_endpoints(_method("early_stopping")), "iteration",
+                                    plain_order=(0.0, float(last_iteration or np.nan))),)),),
+                                needs=("baselines",))
         if Ks:
             rows = [("RSF", hma_vs_ma(rsf, 0.1, 0.6))]
             if "dpo" in algorithms:
@@ -275,6 +284,11 @@ def series_points(df: pd.DataFrame, series: Series, x: str, y: str) -> pd.DataFr
         return df.iloc[0:0]
     pair_rows = df[(df["pair"] == series.pair) | (df["variant"] == "sft")]
     rows = pair_rows[series.select(pair_rows).fillna(False).astype(bool)]
+    if series.plain_order is not None and series.order_by in rows:
+        plain = rows["method"] == "plain"
+        order = np.where(rows["alpha"] == 1.0, series.plain_order[0], series.plain_order[1])
+        rows = rows.assign(**{series.order_by: rows[series.order_by].where(~plain, order)})
+        rows = rows.dropna(subset=[series.order_by])
     rows = rows.dropna(subset=[x, y])
     return rows.sort_values(series.order_by, kind="stable") if series.order_by in rows else rows
 
@@ -360,14 +374,18 @@ def _draw_per_benchmark(artifact: Artifact, tables, style):
             if pts.empty or not tasks:
                 continue
             row = pts.iloc[0]
+            stderr = [row.get(f"{t}_stderr", np.nan) for t in tasks]
             ax.bar(np.arange(len(tasks)) + i * width, [row[t] for t in tasks], width,
+                   yerr=np.nan_to_num(np.asarray(stderr, dtype=float)), capsize=2,
                    label=f"{series.label} (reward {row.get('reward', np.nan):.3g})")
             summary["points"] += len(tasks)
         ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks, rotation=30, ha="right",
                       fontsize=6)
         ax.set_title(category.replace("_", " "))
         ax.set_ylabel(CATEGORY_LABELS[category])
-        ax.legend(fontsize=6)
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high + 0.3 * (high - low))  # headroom: the legend must not hide bars
+        ax.legend(fontsize=6, loc="upper left")
     fig.text(0.99, 0.995, ALPHA_NOTE, ha="right", va="top", fontsize=6)
     return fig, summary
 
@@ -383,7 +401,7 @@ def _is_task_column(df: pd.DataFrame, col: str, category: str) -> bool:
 def _draw_training_curve(artifact: Artifact, tables, style):
     _, (series,) = artifact.rows[0]
     names = ("reward",) + tuple(artifact.categories)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.6), squeeze=False)
     summary = {"points": 0, "series": {}}
     for c, name in enumerate(names):
         ax = axes[0][c]
@@ -391,9 +409,12 @@ def _draw_training_curve(artifact: Artifact, tables, style):
         pts = series_points(df, series, series.order_by, name)
         if not pts.empty:
             ax.plot(pts[series.order_by], pts[name], marker="o")
+            ax.set_xticks(pts[series.order_by].astype(int).unique())
             summary["points"] += len(pts)
-        ax.set_xlabel("RSF iteration")
-        ax.set_ylabel(CATEGORY_LABELS.get(name, _x_label(name)))
+        ax.set_title("alignment reward" if name == "reward" else name.replace("_", " "))
+        ax.set_xlabel("RSF iteration (0 = theta0)")
+        ax.set_ylabel("reward model score (held-out)" if name == "reward"
+                      else CATEGORY_LABELS[name])
         ax.grid(alpha=0.3)
     return fig, summary
 

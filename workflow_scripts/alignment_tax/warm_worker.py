@@ -1,10 +1,12 @@
-"""Run short rule scripts in a forked child of a warm, pre-imported Python process.
+"""Run rule scripts in a forked child of a warm, pre-imported Python process.
 
 Why this exists: a toy-world evaluation job spends ~5 s importing torch, transformers and
 lm-eval and only 1-3 s evaluating (benchmarks/bench_eval_job.py), and the toy DAG has
-hundreds of them. Snakemake starts a new interpreter for every ``script:`` job, and
-neither Snakemake nor Python offers a process shared between jobs (``multiprocessing``'s
-forkserver belongs to one parent process). So a rule script that calls ``hand_off`` at its
+hundreds of them; a toy training job spends ~5.5 s of its 15-100 s importing TRL, PEFT and
+datasets, and a figure ~1 s of its 2 s importing matplotlib and pandas. Snakemake starts
+a new interpreter for every ``script:`` job, and neither Snakemake nor Python offers a
+process shared between jobs (``multiprocessing``'s forkserver belongs to one parent
+process). So a rule script that calls ``hand_off`` at its
 top sends itself to a small local server that imported the stack once; the server forks a
 child per job, and the child runs the very same script file (Snakemake's temporary copy,
 preamble included) with the job's environment, working directory and stdin/stdout/stderr
@@ -43,23 +45,38 @@ ENV_SWITCH = "ALIGNMENT_TAX_WARM_WORKER"
 ENV_IN_CHILD = "ALIGNMENT_TAX_IN_WARM_WORKER"
 IDLE_SECONDS = 60.0
 START_TIMEOUT_SECONDS = 180.0
-# What the server imports once: the stack of the evaluation and merging scripts.
+# What the server imports once: the stack of the scripts that call hand_off (evaluation,
+# merging fits, training, figures) and what Snakemake's script preamble unpickles.
 PRELOAD = (
+    "snakemake.iocontainers",
+    "snakemake.logging",
     "torch",
     "transformers",
     "transformers.models.llama.modeling_llama",
     "lm_eval.evaluator",
     "lm_eval.models.huggingface",
     "pandas",
+    "datasets",
+    "peft",
+    # trl resolves its trainers lazily: name the modules the training stages use
+    "trl.trainer.sft_trainer",
+    "trl.trainer.dpo_trainer",
+    "trl.trainer.reward_trainer",
+    "trl.experimental.ppo.ppo_trainer",
     "alignment_tax.benchmarks",
     "alignment_tax.eval_models",
     "alignment_tax.recipes",
     "alignment_tax.reward_eval",
     "alignment_tax.hma",
     "alignment_tax.adamerging",
+    "alignment_tax.training_common",
+    "alignment_tax.figures",  # sets matplotlib's Agg backend before pyplot
 )
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_LIBRARY_DISTRIBUTIONS = ("torch", "transformers", "lm_eval", "pandas", "safetensors")
+_LIBRARY_DISTRIBUTIONS = (
+    "torch", "transformers", "lm_eval", "pandas", "safetensors", "trl", "peft", "datasets",
+    "accelerate", "matplotlib", "snakemake",
+)
 _MAX_MESSAGE = 1 << 20
 
 
