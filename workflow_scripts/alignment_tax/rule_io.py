@@ -11,7 +11,13 @@ from collections.abc import Iterator
 
 @contextlib.contextmanager
 def rule_logging(snakemake) -> Iterator[logging.Logger]:
-    """Send stdout, stderr and the ``logging`` module to the rule's first log file."""
+    """Send stdout, stderr and the ``logging`` module to the rule's first log file.
+
+    Both levels are redirected: ``sys.stdout``/``sys.stderr`` and file descriptors 1 and 2.
+    The descriptors catch what holds on to the streams of an earlier moment, such as a
+    library's logging handler made at import (in the warm worker, before the job started)
+    and messages of C++ code (torch), which would otherwise reach Snakemake's terminal.
+    """
     log_path = snakemake.log[0] if len(snakemake.log) else None
     if log_path is None:
         yield logging.getLogger(snakemake.rule)
@@ -19,6 +25,11 @@ def rule_logging(snakemake) -> Iterator[logging.Logger]:
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     with open(log_path, "w", encoding="utf-8", buffering=1) as handle:
         old_out, old_err = sys.stdout, sys.stderr
+        for stream in (old_out, old_err):
+            stream.flush()
+        saved_fds = [os.dup(1), os.dup(2)]
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
         sys.stdout = sys.stderr = handle
         root = logging.getLogger()
         handler = logging.StreamHandler(handle)
@@ -29,7 +40,13 @@ def rule_logging(snakemake) -> Iterator[logging.Logger]:
             yield logging.getLogger(snakemake.rule)
         finally:
             root.removeHandler(handler)
+            for stream in (handle, old_out, old_err):
+                with contextlib.suppress(ValueError, OSError):
+                    stream.flush()
             sys.stdout, sys.stderr = old_out, old_err
+            for fd, saved in zip((1, 2), saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
 
 
 def seed_everything(seed: int) -> None:
