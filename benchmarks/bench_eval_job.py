@@ -9,7 +9,9 @@ process, the steps of the evaluation jobs of that variant:
               pays this; measured in a subprocess);
   load      - building the variant from its recipe (alignment_tax.eval_models.load_variant);
   <group>   - alignment_tax.benchmarks.evaluate_category for common_sense, reading and
-              translation, and alignment_tax.reward_eval.evaluate_reward.
+              translation, and alignment_tax.reward_eval.evaluate_reward;
+  env report - lm-eval's environment report (torch's collect_env), which simple_evaluate
+              runs on every call and the benchmark jobs skip (median of 3 calls).
 
 Random weights never emit EOS, so every generation runs to its token limit: the times are
 an upper bound for trained models, which stop early.
@@ -121,6 +123,17 @@ def run(args) -> dict:
         times["reward"] = time.perf_counter() - start
         scores["reward"] = out["reward"]["mean"]
 
+    import statistics
+
+    from lm_eval.loggers.utils import add_env_info
+
+    report = []
+    for _ in range(3):
+        start = time.perf_counter()
+        add_env_info({})
+        report.append(time.perf_counter() - start)
+    times["env_report"] = statistics.median(report)
+
     groups = [*evaluation["benchmarks"], "reward"]
     per_job = {g: times["startup"] + times["load"] + times[g] for g in groups}
     return {
@@ -158,7 +171,10 @@ def write_results(result: dict) -> None:
                      f"{total:.1f} |")
     lines += ["", f"One variant (all four groups as separate jobs): "
               f"{result['variant_seconds']:.0f} s of CPU-bound time, plus Snakemake's own "
-              "per-job overhead.", MARK_END]
+              "per-job overhead. lm-eval's environment report (torch's collect_env, run by "
+              "every simple_evaluate call) takes "
+              f"{t['env_report']:.2f} s; the benchmark jobs skip it "
+              "(alignment_tax.benchmarks), so it is not in the times above.", MARK_END]
     from bench_merge_grid import replace_section  # the one writer of RESULTS.md sections
 
     replace_section(ROOT / "benchmarks" / "RESULTS.md", "\n".join(lines))

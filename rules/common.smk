@@ -30,7 +30,10 @@ def stage(name):
 def all_inputs():
     """Every artifact the active configuration can make (the all_figures target)."""
     figures = [res(f"figures/{a}.{ext}") for a in BUILDABLE for ext in ("pdf", "png")]
-    return figures + [res("figures/fig1_fig2_rulegraph.dot")]
+    return figures + [
+        res("figures/fig1_fig2_rulegraph.dot"),
+        res("tables/paper_claims.csv"),
+    ]
 
 
 def pair_side(pair, side):

@@ -34,6 +34,30 @@ rule build_tables:
         "../workflow_scripts/build_tables.py"
 
 
+rule paper_claims:
+    input:
+        tables=expand(res("tables/wide_{category}.csv"), category=BENCHMARK_GROUPS),
+    output:
+        report(
+            res("tables/paper_claims.csv"),
+            caption="../docs/report/paper_claims.rst",
+            category="Paper claims",
+        ),
+    log:
+        log("paper_claims.log"),
+    conda:
+        "../envs/plotting.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        settings=artifact_settings(config),
+        artifacts=BUILDABLE,
+        categories=BENCHMARK_GROUPS,
+    script:
+        "../workflow_scripts/check_paper_claims.py"
+
+
 rule all_tables:
     input:
         rules.build_tables.output,

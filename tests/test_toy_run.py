@@ -58,6 +58,18 @@ def test_toy_run_shows_the_alignment_tax(toy_run):
     assert checks["ma_strictly_between_for_all"], checks
 
 
+def test_paper_claims_are_measured_for_every_figure_that_tests_one(toy_run):
+    from alignment_tax.paper_claims import CLAIMS
+
+    claims = pd.read_csv(toy_run / "tables" / "paper_claims.csv")
+    assert {c.name for c in CLAIMS} | {"RSF trajectory"} == set(claims["claim"])
+    assert {"fig3", "fig4", "fig5", "fig7", "fig8", "fig12", "fig13", "fig16"} <= set(
+        claims["figure"])
+    assert set(claims["verdict"]) <= {"supported", "contradicted", "within noise",
+                                      "no comparable points"}
+    assert (claims["n_points"] > 0).all()
+
+
 def test_report_holds_every_figure(toy_run, tmp_path):
     report = tmp_path / "report.html"
     result = run_snakemake("--report", str(report), "--", "all_figures")
@@ -65,3 +77,4 @@ def test_report_holds_every_figure(toy_run, tmp_path):
     html = report.read_text()
     for name in buildable_artifacts(load_config("config")):
         assert f"{name}.png" in html, name
+    assert "paper_claims.csv" in html
