@@ -80,13 +80,17 @@ def ma_margin(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out
 
 
+def _sign(expected: str) -> float:
+    """+1 when the claim expects margins above MA, -1 when below."""
+    return 1.0 if expected == "above" else -1.0
+
+
 def _verdict(margin: float, stderr: float, expected: str) -> str:
     if math.isnan(margin):
         return "no comparable points"
-    sign = 1.0 if expected == "above" else -1.0
     if not math.isnan(stderr) and abs(margin) <= NOISE_SE * stderr:
         return "within noise"
-    return "supported" if sign * margin > 0 else "contradicted"
+    return "supported" if _sign(expected) * margin > 0 else "contradicted"
 
 
 def _stderr_column(df: pd.DataFrame, category: str) -> str | None:
@@ -125,7 +129,6 @@ def _compare(claim: Claim, artifact: Artifact, row_title: str, series: Series, c
     stderr = (float(np.nanmean(pts[stderr_col].to_numpy(dtype=float)[comparable]))
               if stderr_col and comparable.any() else math.nan)
     mean = float(np.mean(margins[comparable])) if comparable.any() else math.nan
-    sign = 1.0 if claim.expected == "above" else -1.0
     return {
         "claim": claim.name,
         "figure": artifact.name,
@@ -134,7 +137,7 @@ def _compare(claim: Claim, artifact: Artifact, row_title: str, series: Series, c
         "category": category,
         "expected": f"{claim.expected} MA",
         "n_points": int(comparable.sum()),
-        "n_as_expected": int((sign * margins[comparable] > 0).sum()),
+        "n_as_expected": int((_sign(claim.expected) * margins[comparable] > 0).sum()),
         "mean_margin": mean,
         "score_stderr": stderr,
         "verdict": _verdict(mean, stderr, claim.expected),

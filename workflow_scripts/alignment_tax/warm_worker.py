@@ -6,11 +6,11 @@ hundreds of them; a toy training job spends ~5.5 s of its 15-100 s importing TRL
 datasets, and a figure ~1 s of its 2 s importing matplotlib and pandas. Snakemake starts
 a new interpreter for every ``script:`` job, and neither Snakemake nor Python offers a
 process shared between jobs (``multiprocessing``'s forkserver belongs to one parent
-process). So a rule script that calls ``hand_off`` at its
-top sends itself to a small local server that imported the stack once; the server forks a
-child per job, and the child runs the very same script file (Snakemake's temporary copy,
-preamble included) with the job's environment, working directory and stdin/stdout/stderr
-(passed over the socket as file descriptors). The child's exit status becomes the job's.
+process). So a rule script that calls ``hand_off`` at its top sends itself to a small
+local server that imported the stack once; the server forks a child per job, and the
+child runs the very same script file (Snakemake's temporary copy, preamble included) with
+the job's environment, working directory and stdin/stdout/stderr (passed over the socket
+as file descriptors). The child's exit status becomes the job's.
 Results are the same as in a fresh interpreter: the script seeds and sets its threads
 itself, and the parent never runs torch code (no threads, no CUDA before the fork).
 
