@@ -3,7 +3,8 @@
 Ratios are weights on theta0 (merged part k = r_k * theta0 + (1 - r_k) * theta).
 Runs the library path of rules build_hma_dataset + fit_hma (no Snakemake) on given
 checkpoints, with the toy configuration's HMA settings (config/config.yaml merging.hma),
-for K in --ks, alpha in --alphas and lr in the config's lr_sweep.
+for K in --ks, alpha in --alphas and lr in --lrs (default: the paper's 2e-5, 5e-3 and the
+toy config's candidates merging.hma.lrs), epsilon = the first of merging.hma.epsilons.
 
     .venv/bin/python benchmarks/hma_toy_demo.py --theta0 results/toy/models/sft \\
         --theta results/toy/models/rlhf/rsf --prompts results/toy/data/prompts/rlhf_train.jsonl \\
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--reward-model", default=None)
     parser.add_argument("--ks", type=int, nargs="+", default=[3])
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.2, 0.4])
+    parser.add_argument("--lrs", type=float, nargs="+", default=None)
     parser.add_argument("--label", default="toy pair")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -71,12 +73,13 @@ def main() -> None:
     del policy
 
     rows = []
-    lrs = sorted(set(hma["lr_sweep"]) | {hma["lr"]})
+    lrs = sorted(set(args.lrs or [2e-5, 5e-3, *hma["lrs"]]))
+    epsilon = hma["epsilons"][0]
     for k in args.ks:
         for alpha in args.alphas:
             for lr in lrs:
                 model, theta_state = load_pair_for_fit(args.theta0, args.theta)
-                settings = FitSettings(alpha=alpha, lr=lr, epsilon=hma["epsilon"],
+                settings = FitSettings(alpha=alpha, lr=lr, epsilon=epsilon,
                                        scheduler=hma["scheduler"],
                                        warmup_ratio=hma["warmup_ratio"], epochs=hma["epochs"],
                                        batch_size=hma["batch_size"],
@@ -102,7 +105,7 @@ def main() -> None:
              f"{len(examples)} answers of theta to RLHF training prompts"
              f"{' ranked by the reward model' if rm is not None else ' (not ranked)'}; "
              f"merging.hma settings of config/config.yaml ({hma['epochs']} epoch, batch "
-             f"{hma['batch_size']}, {hma['scheduler']} schedule, epsilon {hma['epsilon']}). "
+             f"{hma['batch_size']}, {hma['scheduler']} schedule, epsilon {epsilon}). "
              "Ratios are weights on theta0; their mean is alpha by construction.", "",
              "| K | alpha | lr | steps | fitted ratios | max abs(r - alpha) | "
              "D_theta NLL: all ratios = alpha -> fitted |", "|---|---|---|---|---|---|---|"]

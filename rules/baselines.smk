@@ -36,6 +36,7 @@ rule train_baseline:
         model=rule_model_kwargs(config),
         work_dir=lambda w: res(f"work/baselines/rsf/{w.method}/{w.value}"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_baseline.py", env="training"),
     script:
         "../workflow_scripts/train_baseline.py"
 
@@ -44,6 +45,8 @@ if not stage("toy_world"):
 
     # The replay baseline's pretraining data; the toy world writes its own.
     rule prepare_pretrain_sample:
+        input:
+            dataset_local_files("pretrain_sample"),
         output:
             res("data/pretrain.jsonl"),
         log:
@@ -56,5 +59,6 @@ if not stage("toy_world"):
         params:
             spec=lambda w: config["datasets"]["pretrain_sample"],
             seed=config["seed"],
+            code=code_fingerprint("prepare_pretrain_sample.py", env="data"),
         script:
             "../workflow_scripts/prepare_pretrain_sample.py"

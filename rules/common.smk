@@ -5,18 +5,44 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
+from alignment_tax.code_fingerprint import (  # noqa: E402
+    code_fingerprint,
+    workflow_fingerprint,
+)
 from alignment_tax.config_checks import check_config  # noqa: E402
+from alignment_tax.provenance import (  # noqa: E402
+    canonicalise_in_place,
+    digest,
+    graph_shape,
+)
 
+# Every mapping of the config in sorted key order, once, before any params are built from
+# it: Snakemake compares params by their text, so a config file that lists the same keys
+# in another order must give the same params (and rerun nothing).
+canonicalise_in_place(config)
 check_config(config)
 
+from alignment_tax.replicates import (  # noqa: E402
+    is_first_seed,
+    shared_rules,
+    logs_root,
+    replicate_seeds,
+    result_path,
+    results_root,
+    seed_config,
+)
+
 RUN = config["run_name"]
-RESULTS = f"results/{RUN}"
-LOGS = f"logs/{RUN}"
+# the first replicate seed writes results/<run>/; the others results/<run>/replicates/seed<k>/
+RESULTS = results_root(config)
+LOGS = logs_root(config)
+SEEDS = replicate_seeds(config)
 
 
 def res(path):
-    """Path of a result of the active configuration."""
-    return f"{RESULTS}/{path}"
+    """Path of a result of the active configuration (data, tokenizer, base model and hub
+    checkpoints are shared by every replicate seed: alignment_tax.replicates)."""
+    return result_path(config, path)
 
 
 def log(path):
@@ -31,9 +57,46 @@ def all_inputs():
     """Every artifact the active configuration can make (the all_figures target)."""
     figures = [res(f"figures/{a}.{ext}") for a in BUILDABLE for ext in ("pdf", "png")]
     return figures + [
+        res("config.resolved.yaml"),
         res("figures/fig1_fig2_rulegraph.dot"),
         res("tables/paper_claims.csv"),
     ]
+
+
+# ------------------------------------------------------------------ replicate seeds
+from alignment_tax.eval_plan import item_files  # noqa: E402
+
+
+def replicate_wide_tables(wildcards):
+    """One category's wide table of every replicate seed, first seed first."""
+    path = f"tables/wide_{wildcards.category}.csv"
+    return [result_path(config, path, seed=s) for s in SEEDS]
+
+
+def figure_tables():
+    """The tables the figures draw: the run's, or with several replicate seeds their mean
+    and standard error over seeds (tables/replicates/, rule aggregate_replicates)."""
+    folder = "tables/replicates" if len(SEEDS) > 1 else "tables"
+    return [res(f"{folder}/wide_{c}.csv") for c in CATEGORIES]
+
+
+def claim_item_files():
+    """Per-item scores of every variant in every replicate seed (the claims' bootstrap)."""
+    return [f for s in SEEDS for f in item_files(seed_config(config, s))]
+
+
+def rule_graph_key():
+    """The params of rulegraph, i.e. what the graph of all_figures depends on. That is the
+    config's shape (alignment_tax.provenance.graph_shape, which drops its numbers) and the
+    workflow's definition (Snakefile, rules/*.smk and the project code they import), and
+    never how Snakemake was invoked (config file paths, the Python running it).
+    """
+    rules_dir = Path(workflow.basedir) / "rules"
+    rule_files = [workflow.main_snakefile, *rules_dir.glob("*.smk")]
+    return {
+        "config_shape": digest(graph_shape(config)),
+        "workflow": workflow_fingerprint(rule_files),
+    }
 
 
 def pair_side(pair, side):
@@ -42,6 +105,25 @@ def pair_side(pair, side):
         if entry["name"] == pair:
             return entry[side]
     raise ValueError(f"config key 'pairs': no pair named {pair!r}")
+
+
+# ------------------------------------------------------------------ local data
+from alignment_tax.hub_data import local_dataset_files  # noqa: E402
+
+
+def dataset_local_files(*names):
+    """Files named by datasets.<name>.local_files (inputs of the rules that read them)."""
+    datasets = config.get("datasets") or {}
+    files = set()
+    for name in names:
+        files.update(local_dataset_files(datasets.get(name) or {}).values())
+    return sorted(files)
+
+
+def local_task_data(group):
+    """evaluation.local_task_data of one benchmark group's tasks: {task: JSONL file}."""
+    data = config["evaluation"].get("local_task_data") or {}
+    return {t: data[t] for t in config["evaluation"]["benchmarks"][group] if t in data}
 
 
 # ------------------------------------------------------------------ paper artifacts
@@ -70,8 +152,13 @@ def figure_caption(artifact):
     bench = "; ".join(
         f"{k}: {', '.join(v)}" for k, v in config["evaluation"]["benchmarks"].items()
     )
+    seeds = (
+        f"seed {config['seed']}"
+        if len(SEEDS) == 1
+        else f"seeds {', '.join(map(str, SEEDS))}: mean, error bars = standard error over seeds"
+    )
     return (
-        f"config {RUN} (seed {config['seed']}); model {model or pairs}; reward: mean over "
+        f"config {RUN} ({seeds}); model {model or pairs}; reward: mean over "
         f"{n} held-out prompts, one sample each; benchmarks {bench}. "
         "alpha = weight on theta0: merged = alpha*theta0 + (1-alpha)*theta."
     )
@@ -103,6 +190,18 @@ def _coef(value):
     return f"{float(value):g}"
 
 
+from alignment_tax.sft import rule_params as sft_rule_params  # noqa: E402
+from alignment_tax.sft import theta0_recipe  # noqa: E402
+
+
+def _sft_inputs(wildcards):
+    """theta_pre and ShareGPT; HH-RLHF too when sft.theta0 includes its SFT phase."""
+    inputs = {"base": res("models/base"), "sharegpt": res("data/sharegpt.json")}
+    if theta0_recipe(config["sft"]) == "sharegpt_then_hh":
+        inputs["hh_train"] = res("data/hh_rlhf/train.jsonl")
+    return inputs
+
+
 def _rm_inputs(wildcards):
     inputs = {
         "base": res("models/base"),
@@ -130,7 +229,12 @@ def training_outputs():
 
 
 # ------------------------------------------------------------------ merging
-from alignment_tax.variants import pairs, variant_pair  # noqa: E402
+from alignment_tax.variants import (  # noqa: E402
+    hma_candidate_label,
+    hma_candidates,
+    pairs,
+    variant_pair,
+)
 
 
 def pair_of(variant):
@@ -154,4 +258,48 @@ def hma_reward_model(wildcards):
 
 
 def hma_id(w):
-    return f"{w.pair}/hma/K{w.K}/lr{w.lr}/alpha{w.alpha}"
+    return f"{w.pair}/hma/K{w.K}/alpha{w.alpha}"
+
+
+def hma_prompt_inputs(wildcards):
+    """D_theta's prompts: the RLHF training prompts, or merging.hma.prompts drawn by rule
+    prepare_hma_prompts."""
+    if config["merging"]["hma"].get("prompts"):
+        return {"prompts": res("data/prompts/hma_prompts.jsonl")}
+    return {"prompts": res("data/prompts/rlhf_train.jsonl")}
+
+
+def hma_prompt_source(wildcards):
+    """The local file of merging.hma.prompts (an input, so editing it reruns the draw)."""
+    spec = config["merging"]["hma"].get("prompts") or {}
+    files = spec.get("local_files")
+    if not files:
+        return {}
+    return {"source": [files] if isinstance(files, str) else sorted(files.values())}
+
+
+def hma_sampling(key):
+    """D_theta's answer length / temperature: merging.hma.<key>, else rlhf.<key>."""
+    value = config["merging"]["hma"].get(key)
+    return value if value is not None else config["rlhf"][key]
+
+
+def hma_candidate(w):
+    """The configured (lr, epsilon) whose label is the candidate wildcard, or an error."""
+    for lr, epsilon in hma_candidates(config, w.pair):
+        if hma_candidate_label(lr, epsilon) == w.candidate:
+            return {"lr": lr, "epsilon": epsilon}
+    raise ValueError(
+        f"HMA candidate {w.candidate!r} of pair {w.pair!r} is not in merging.hma.lrs x "
+        "merging.hma.epsilons"
+    )
+
+
+def hma_candidate_fits(w):
+    """Every candidate fit of one HMA variant, in the config's candidate order."""
+    return [
+        res(
+            f"merging/{w.pair}/hma/K{w.K}/alpha{w.alpha}/{hma_candidate_label(*c)}/ratios.json"
+        )
+        for c in hma_candidates(config, w.pair)
+    ]

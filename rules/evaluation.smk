@@ -8,16 +8,21 @@ from alignment_tax.eval_plan import (
     BENCHMARK_GROUPS,
     VARIANT_PATTERN,
     benchmark_inputs,
+    judge_glm_data_inputs,
     variant_dtype,
     variant_inputs,
 )
+from alignment_tax.loading import loading_options
 
 
 rule evaluate_benchmark:
     input:
         unpack(lambda w: benchmark_inputs(config, w.variant)),
+        local_task_files=lambda w: list(local_task_data(w.group).values()),
     output:
-        res("eval/{variant}/{group}.json"),
+        scores=res("eval/{variant}/{group}.json"),
+        # per-item scores (alignment_tax.benchmarks.item_scores) for the claims' bootstrap
+        per_item=res("eval/{variant}/{group}.items.csv"),
     log:
         log("evaluate_benchmark/{variant}/{group}.log"),
     wildcard_constraints:
@@ -35,6 +40,9 @@ rule evaluate_benchmark:
         limit=config["evaluation"]["limit"],
         seed=config["seed"],
         dtype=lambda w: variant_dtype(config, w.variant),
+        loading=lambda w: loading_options(config, pair_of(w.variant)),
+        local_task_data=lambda w: local_task_data(w.group),
+        code=code_fingerprint("evaluate_benchmarks.py", env="evaluation"),
     script:
         "../workflow_scripts/evaluate_benchmarks.py"
 
@@ -62,14 +70,17 @@ rule evaluate_reward:
         batch_size=config["evaluation"]["reward"]["batch_size"],
         reward_max_length=config.get("reward_model", {}).get("max_length"),
         hidden_reward=stage("toy_world"),
-        use_fast_tokenizer=config.get("base_model", {}).get("use_fast_tokenizer", True),
         seed=config["seed"],
         dtype=lambda w: variant_dtype(config, w.variant),
+        loading=lambda w: loading_options(config, pair_of(w.variant)),
+        code=code_fingerprint("evaluate_reward.py", env="evaluation"),
     script:
         "../workflow_scripts/evaluate_reward.py"
 
 
 rule prepare_alpaca_eval:
+    input:
+        dataset_local_files("alpaca_eval"),
     output:
         res("data/alpaca_eval.jsonl"),
     log:
@@ -82,6 +93,7 @@ rule prepare_alpaca_eval:
     params:
         dataset=lambda w: config["datasets"]["alpaca_eval"],
         n_prompts=config["evaluation"]["pairrm"]["n_prompts"],
+        code=code_fingerprint("prepare_alpaca_eval.py", env="data"),
     script:
         "../workflow_scripts/prepare_alpaca_eval.py"
 
@@ -107,6 +119,8 @@ rule generate_alpaca_answers:
         batch_size=config["evaluation"]["pairrm"]["batch_size"],
         seed=config["seed"],
         dtype=lambda w: variant_dtype(config, w.variant),
+        loading=lambda w: loading_options(config, pair_of(w.variant)),
+        code=code_fingerprint("generate_alpaca_answers.py", env="evaluation"),
     script:
         "../workflow_scripts/generate_alpaca_answers.py"
 
@@ -124,6 +138,7 @@ rule fetch_pairrm:
     params:
         hub_id=config["evaluation"]["pairrm"]["model"],
         revision=None,
+        code=code_fingerprint("fetch_model.py", env="data"),
     script:
         "../workflow_scripts/fetch_model.py"
 
@@ -146,13 +161,37 @@ rule evaluate_pairrm:
     params:
         model=config["evaluation"]["pairrm"]["model"],
         batch_size=config["evaluation"]["pairrm"]["batch_size"],
+        code=code_fingerprint("evaluate_pairrm.py", env="evaluation"),
     script:
         "../workflow_scripts/evaluate_pairrm.py"
 
 
+rule fetch_alpaca_eval_glm_data:
+    input:
+        unpack(lambda w: judge_glm_data_inputs(config)),
+    output:
+        res("data/alpaca_eval_glm_data.csv"),
+    log:
+        log("fetch_alpaca_eval_glm_data.log"),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        dataset=lambda w: config.get("datasets", {}).get("alpaca_eval", {}),
+        code=code_fingerprint("fetch_alpaca_eval_glm_data.py", env="data"),
+    script:
+        "../workflow_scripts/fetch_alpaca_eval_glm_data.py"
+
+
+# AlpacaEval 2.0 (alpaca_eval's weighted GPT-4 Turbo annotator) on table 1's variants; the
+# verdicts are cached under results/<run>/cache/alpaca_eval, so a rerun asks only for
+# the missing ones.
 rule evaluate_gpt4:
     input:
         answers=res("eval/{variant}/alpaca_answers.jsonl"),
+        glm_data=res("data/alpaca_eval_glm_data.csv"),
     output:
         res("eval/{variant}/gpt4.json"),
     log:
@@ -165,11 +204,16 @@ rule evaluate_gpt4:
     resources:
         **job_resources("cpu"),
     params:
+        annotator=config["evaluation"]["gpt4_judge"]["annotator"],
         model=config["evaluation"]["gpt4_judge"]["model"],
+        base_url=config["evaluation"]["gpt4_judge"]["base_url"],
+        max_concurrency=config["evaluation"]["gpt4_judge"]["max_concurrency"],
+        cache_root=res("cache/alpaca_eval"),
         api_key_env=config["evaluation"]["gpt4_judge"]["api_key_env"],
         # whether the key is set (never the key): setting it later reruns the skipped jobs
         api_key_set=bool(
             os.environ.get(config["evaluation"]["gpt4_judge"]["api_key_env"])
         ),
+        code=code_fingerprint("evaluate_gpt4.py", env="evaluation"),
     script:
         "../workflow_scripts/evaluate_gpt4.py"

@@ -5,7 +5,7 @@
 
 rule figure:
     input:
-        tables=expand(res("tables/wide_{category}.csv"), category=CATEGORIES),
+        tables=figure_tables(),
     output:
         pdf=report(
             res("figures/{artifact}.pdf"),
@@ -33,28 +33,9 @@ rule figure:
         caption=lambda w: figure_caption(w.artifact),
         settings=artifact_settings(config),
         style=config["plots"],
+        code=code_fingerprint("plot_figure.py", env="plotting"),
     script:
         "../workflow_scripts/plot_figure.py"
-
-
-rule rulegraph:
-    output:
-        report(
-            res("figures/fig1_fig2_rulegraph.dot"),
-            caption="../docs/report/rulegraph.rst",
-            category="Figures",
-        ),
-    log:
-        log("figures/rulegraph.log"),
-    conda:
-        "../envs/plotting.yaml"
-    params:
-        configfiles=workflow.configfiles,
-        # the Snakemake that runs this workflow, whether or not its venv is on PATH
-        snakemake=f"{sys.executable} -m snakemake",
-    shell:
-        "{params.snakemake} all_figures --nolock --rulegraph dot --configfile {params.configfiles} "
-        "> {output}.tmp 2> {log} && mv {output}.tmp {output}"
 
 
 for _artifact in ARTIFACT_NAMES:

@@ -5,7 +5,10 @@
 # One job per recipe: a recipe's params hold everything it depends on, so changing one
 # grid (say merging.ma.alphas) rewrites only the recipes it changes, and only their
 # evaluations rerun. The jobs are local and cheap (no torch import, JSON in and out).
-# One HMA fit per (pair, K, lr, alpha) and one AdaMerging fit per (pair, mean alpha).
+# HMA: one fit per (pair, K, alpha) and candidate (lr, epsilon), then select_hma picks the
+# candidate of least held-out loss on D_theta and writes the variant's recipe; the other
+# candidates are never evaluated. One AdaMerging fit per (pair, mean alpha).
+from alignment_tax.loading import loading_options
 from alignment_tax.variants import (
     pair_dirs,
     pairs,
@@ -22,6 +25,7 @@ localrules:
     check_merge_pair,
     make_recipe,
     merging_recipes,
+    select_hma,
 
 
 rule check_merge_pair:
@@ -39,6 +43,9 @@ rule check_merge_pair:
     threads: 1
     resources:
         **job_resources("cpu"),
+    params:
+        loading=lambda w: loading_options(config, w.pair),
+        code=code_fingerprint("check_merge_pair.py", env="merging"),
     script:
         "../workflow_scripts/check_merge_pair.py"
 
@@ -59,17 +66,40 @@ rule make_recipe:
         **job_resources("cpu"),
     params:
         spec=lambda w: recipe_spec(config, w.variant),
+        code=code_fingerprint("make_recipe.py", env="merging"),
     script:
         "../workflow_scripts/make_recipe.py"
+
+
+rule prepare_hma_prompts:
+    input:
+        unpack(hma_prompt_source),
+    output:
+        res("data/prompts/hma_prompts.jsonl"),
+    log:
+        log("merging/prepare_hma_prompts.log"),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        spec=config["merging"]["hma"]["prompts"],
+        n_prompts=config["merging"]["hma"]["n_prompts"],
+        seed=config["seed"],
+        code=code_fingerprint("prepare_hma_prompts.py", env="data"),
+    script:
+        "../workflow_scripts/prepare_hma_prompts.py"
 
 
 rule build_hma_dataset:
     input:
         unpack(hma_reward_model),
+        unpack(hma_prompt_inputs),
         theta=lambda w: pair_dirs(config, w.pair)[1],
-        prompts=res("data/prompts/rlhf_train.jsonl"),
     output:
-        res("merging/{pair}/hma_data.jsonl"),
+        data=res("merging/{pair}/hma_data.jsonl"),
+        heldout=res("merging/{pair}/hma_heldout.jsonl"),
     log:
         log("merging/build_hma_dataset/{pair}.log"),
     wildcard_constraints:
@@ -83,11 +113,17 @@ rule build_hma_dataset:
         n_prompts=config["merging"]["hma"].get("n_prompts"),
         n_top=config["merging"]["hma"]["n_top_samples"],
         n_train=config["merging"]["hma"]["n_train_samples"],
-        max_new_tokens=config["rlhf"]["max_new_tokens"],
-        temperature=config["rlhf"]["temperature"],
+        n_heldout=config["merging"]["hma"]["n_heldout_samples"],
+        chat_template=(config["merging"]["hma"]["prompts"] or {}).get(
+            "chat_template", False
+        ),
+        max_new_tokens=hma_sampling("max_new_tokens"),
+        temperature=hma_sampling("temperature"),
         batch_size=config["evaluation"]["reward"]["batch_size"],
         seed=config["seed"],
         dtype=lambda w: pair_dtype(w.pair),
+        loading=lambda w: loading_options(config, w.pair),
+        code=code_fingerprint("build_hma_dataset.py", env="merging"),
     script:
         "../workflow_scripts/build_hma_dataset.py"
 
@@ -97,17 +133,17 @@ rule fit_hma:
         models=lambda w: pair_dirs(config, w.pair),
         pair=res("merging/{pair}/pair.json"),
         data=res("merging/{pair}/hma_data.jsonl"),
+        heldout=res("merging/{pair}/hma_heldout.jsonl"),
     output:
-        recipe=res("recipes/{pair}/hma/K{K}/lr{lr}/alpha{alpha}.json"),
-        ratios=res("merging/{pair}/hma/K{K}/lr{lr}/alpha{alpha}/ratios.json"),
-        curve=res("merging/{pair}/hma/K{K}/lr{lr}/alpha{alpha}/curve.csv"),
+        ratios=res("merging/{pair}/hma/K{K}/alpha{alpha}/{candidate}/ratios.json"),
+        curve=res("merging/{pair}/hma/K{K}/alpha{alpha}/{candidate}/curve.csv"),
     log:
-        log("merging/fit_hma/{pair}/K{K}/lr{lr}/alpha{alpha}.log"),
+        log("merging/fit_hma/{pair}/K{K}/alpha{alpha}/{candidate}.log"),
     wildcard_constraints:
         pair=MERGE_ID,
         K=r"\d+",
-        lr=r"[0-9.eE+\-]+",
         alpha=r"[0-9.]+",
+        candidate=r"lr[0-9.eE+\-]+_eps[0-9.eE+\-]+",
     conda:
         "../envs/merging.yaml"
     threads: job_threads("hma")
@@ -115,8 +151,8 @@ rule fit_hma:
         **job_resources("hma"),
     params:
         spec=lambda w: recipe_spec(config, hma_id(w)),
-        lr=lambda w: recipe_spec(config, hma_id(w))["meta"]["hyper"]["lr"],
-        epsilon=config["merging"]["hma"]["epsilon"],
+        lr=lambda w: hma_candidate(w)["lr"],
+        epsilon=lambda w: hma_candidate(w)["epsilon"],
         scheduler=config["merging"]["hma"]["scheduler"],
         warmup_ratio=config["merging"]["hma"]["warmup_ratio"],
         epochs=config["merging"]["hma"]["epochs"],
@@ -125,15 +161,75 @@ rule fit_hma:
         l1_weight=config["merging"]["hma"]["l1_weight"],
         seed=config["seed"],
         dtype=lambda w: pair_dtype(w.pair),
+        loading=lambda w: loading_options(config, w.pair),
+        code=code_fingerprint("fit_hma.py", env="merging"),
     script:
         "../workflow_scripts/fit_hma.py"
+
+
+rule select_hma:
+    input:
+        pair=res("merging/{pair}/pair.json"),
+        fits=hma_candidate_fits,
+    output:
+        recipe=res("recipes/{pair}/hma/K{K}/alpha{alpha}.json"),
+        selection=res("recipes/{pair}/hma/K{K}/alpha{alpha}.selection.json"),
+    log:
+        log("merging/select_hma/{pair}/K{K}/alpha{alpha}.log"),
+    wildcard_constraints:
+        pair=MERGE_ID,
+        K=r"\d+",
+        alpha=r"[0-9.]+",
+    conda:
+        "../envs/merging.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        spec=lambda w: recipe_spec(config, hma_id(w)),
+        candidates=lambda w: [
+            {"lr": lr, "epsilon": eps} for lr, eps in hma_candidates(config, w.pair)
+        ],
+        code=code_fingerprint("select_hma.py", env="merging"),
+    script:
+        "../workflow_scripts/select_hma.py"
+
+
+# AdaMerging fits on labelled reading items drawn anew from the toy world, none of them an
+# evaluated item (alignment_tax.adamerging.reading_fit_rows): fig15's Reading scores are
+# measured on items the fit never saw.
+rule make_adamerging_data:
+    input:
+        world=res("data/world.json"),
+        tasks=res("data/tasks"),
+    output:
+        res("data/adamerging/reading_fit.jsonl"),
+    log:
+        log("merging/make_adamerging_data.log"),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        world=lambda w: {
+            k: v
+            for k, v in config["toy_world"].items()
+            if k not in ("architecture", "pretrain", "pretrain_threads", "tokenizer")
+        },
+        seed=config["seed"],
+        reading_tasks=config["evaluation"]["benchmarks"]["reading"],
+        n=lambda w: config["merging"]["adamerging"]["n_train_samples"],
+        code=code_fingerprint("make_adamerging_data.py", env="data"),
+    script:
+        "../workflow_scripts/make_adamerging_data.py"
 
 
 rule fit_adamerging:
     input:
         models=lambda w: pair_dirs(config, w.pair),
         pair=res("merging/{pair}/pair.json"),
-        tasks=res("data/tasks"),
+        fit_data=res("data/adamerging/reading_fit.jsonl"),
     output:
         recipe=res("recipes/{pair}/adamerging/alpha{alpha}.json"),
         curve=res("merging/{pair}/adamerging/alpha{alpha}/curve.csv"),
@@ -149,14 +245,15 @@ rule fit_adamerging:
         **job_resources("hma"),
     params:
         spec=lambda w: recipe_spec(config, f"{w.pair}/adamerging/alpha{w.alpha}"),
-        reading_tasks=config["evaluation"]["benchmarks"]["reading"],
-        n_train=config["merging"]["adamerging"]["n_train_samples"],
-        lr=config["merging"]["adamerging"]["lr"],
-        steps=config["merging"]["adamerging"]["steps"],
-        batch_size=config["merging"]["adamerging"].get("batch_size", 8),
+        n_train=lambda w: config["merging"]["adamerging"]["n_train_samples"],
+        lr=lambda w: config["merging"]["adamerging"]["lr"],
+        steps=lambda w: config["merging"]["adamerging"]["steps"],
+        batch_size=lambda w: config["merging"]["adamerging"].get("batch_size", 8),
         max_length=config["merging"]["hma"]["block_size"],
         seed=config["seed"],
         dtype=lambda w: pair_dtype(w.pair),
+        loading=lambda w: loading_options(config, w.pair),
+        code=code_fingerprint("fit_adamerging.py", env="merging"),
     script:
         "../workflow_scripts/fit_adamerging.py"
 
@@ -178,6 +275,8 @@ rule export_recipe:
         **job_resources("cpu"),
     params:
         dtype=lambda w: pair_dtype(pair_of(w.variant)),
+        loading=lambda w: loading_options(config, pair_of(w.variant)),
+        code=code_fingerprint("export_recipe.py", env="merging"),
     script:
         "../workflow_scripts/export_recipe.py"
 

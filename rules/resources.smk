@@ -13,6 +13,7 @@
 #
 # Multi-GPU groups (processes > 1, e.g. 7B training) run as ONE SLURM job holding all the
 # GPUs (one task, `threads` CPUs); inside it `accelerate launch` starts one process per GPU.
+# A group with gpus: 0 and processes > 1 trains in CPU processes (gloo) on one machine.
 # Rules pass job_accelerate(group) as a param (alignment_tax.training_common.run_stage
 # launches it); shell rules can use job_launcher(group) as their command prefix.
 import os
@@ -108,18 +109,26 @@ def job_accelerate(name):
     """
     group = _group(name)
     processes = group.get("processes", 1)
-    if processes > 1 and processes > max(group["gpus"], 1):
+    # gpus: 0 = CPU processes (gloo), at most one per CPU; else one process per GPU
+    devices, kind = (
+        (group.get("cpus", 1), "cpus")
+        if group["gpus"] == 0
+        else (group["gpus"], "gpus")
+    )
+    if processes > 1 and processes > devices:
         raise ValueError(
             f"config key 'resources.groups.{name}.processes' ({processes}) exceeds its "
-            f"gpus ({group['gpus']}): accelerate starts one process per GPU"
+            f"{kind} ({devices}): accelerate starts one process per "
+            f"{'CPU' if kind == 'cpus' else 'GPU'}"
         )
     config_file = group.get("accelerate_config")
     if config_file is None:
-        config_file = (
-            "config/accelerate/single.yaml"
-            if processes == 1
-            else "config/accelerate/fsdp_multi_gpu.yaml"
-        )
+        if processes == 1:
+            config_file = "config/accelerate/single.yaml"
+        elif group["gpus"] == 0:
+            config_file = "config/accelerate/multi_cpu.yaml"
+        else:
+            config_file = "config/accelerate/fsdp_multi_gpu.yaml"
     if not (_REPO_ROOT / config_file).exists():
         raise ValueError(
             f"config key 'resources.groups.{name}.accelerate_config': "
@@ -133,8 +142,11 @@ def job_launcher(name):
     spec = job_accelerate(name)
     if spec["num_processes"] == 1:
         return "python"
+    settings = yaml.safe_load((_REPO_ROOT / spec["config_file"]).read_text()) or {}
+    # CPU processes must be told to use the CPU (see config/accelerate/multi_cpu.yaml)
+    cpu = "ACCELERATE_USE_CPU=true " if settings.get("use_cpu") else ""
     return (
-        "accelerate launch --config_file "
+        f"{cpu}accelerate launch --config_file "
         f"{_REPO_ROOT / spec['config_file']} "
         f"--num_processes {spec['num_processes']} --num_machines 1"
     )

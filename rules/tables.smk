@@ -30,6 +30,7 @@ rule build_tables:
         model=table_model_label(config),
         public_pairs=[p["name"] for p in config.get("pairs", [])],
         categories=BENCHMARK_GROUPS,
+        code=code_fingerprint("build_tables.py", env="evaluation"),
     script:
         "../workflow_scripts/build_tables.py"
 
@@ -37,6 +38,7 @@ rule build_tables:
 rule paper_claims:
     input:
         tables=expand(res("tables/wide_{category}.csv"), category=BENCHMARK_GROUPS),
+        per_item=claim_item_files(),
     output:
         report(
             res("tables/paper_claims.csv"),
@@ -54,8 +56,36 @@ rule paper_claims:
         settings=artifact_settings(config),
         artifacts=BUILDABLE,
         categories=BENCHMARK_GROUPS,
+        variants=eval_variants(config),
+        eval_roots=[result_path(config, "eval", seed=s) for s in SEEDS],
+        bootstrap=config["paper_claims"],
+        seed=config["seed"],
+        code=code_fingerprint("check_paper_claims.py", env="plotting"),
     script:
         "../workflow_scripts/check_paper_claims.py"
+
+
+# Replicate seeds (config replicates.seeds): each category's wide table averaged over the
+# seeds, with the standard error over seeds; the figures draw these when there are several.
+rule aggregate_replicates:
+    input:
+        replicate_wide_tables,
+    output:
+        res("tables/replicates/wide_{category}.csv"),
+    log:
+        log("aggregate_replicates/{category}.log"),
+    wildcard_constraints:
+        category="|".join(BENCHMARK_GROUPS),
+    conda:
+        "../envs/evaluation.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        seeds=SEEDS,
+        code=code_fingerprint("aggregate_replicates.py", env="evaluation"),
+    script:
+        "../workflow_scripts/aggregate_replicates.py"
 
 
 rule all_tables:

@@ -31,6 +31,7 @@ rule make_toy_world:
             for k, v in config["toy_world"].items()
             if k not in ("architecture", "pretrain", "pretrain_threads", "tokenizer")
         },
+        code=code_fingerprint("make_toy_world.py", env="data"),
     script:
         "../workflow_scripts/make_toy_world.py"
 
@@ -51,6 +52,7 @@ rule train_tokenizer:
         runtime=job_runtime("cpu"),
     params:
         vocab_size=config["toy_world"].get("tokenizer", {}).get("vocab_size", 2048),
+        code=code_fingerprint("train_tokenizer.py", env="data"),
     script:
         "../workflow_scripts/train_tokenizer.py"
 
@@ -75,5 +77,6 @@ rule pretrain_base_model:
         architecture=config["toy_world"]["architecture"],
         train=config["toy_world"]["pretrain"],
         mix=config["toy_world"]["task_mix"],
+        code=code_fingerprint("pretrain_base_model.py", env="training"),
     script:
         "../workflow_scripts/pretrain_base_model.py"

@@ -5,15 +5,14 @@
 # iterations, PPO segments) under res("work/<job>"), which is not an output, so a killed
 # job rerun by Snakemake continues from there; outputs are written atomically at the end
 # and the work folder is then removed.
-# Multi-GPU groups (resources.groups.train.processes > 1) run under `accelerate launch`
-# (params.accelerate = job_accelerate("train")).
+# Groups with resources.groups.train.processes > 1 (GPUs, or CPU processes with gpus: 0)
+# run under `accelerate launch` (params.accelerate = job_accelerate("train")); every
+# script goes through alignment_tax.training_common.run_stage, in one process too.
 
 
 rule train_sft:
     input:
-        base=res("models/base"),
-        sharegpt=res("data/sharegpt.json"),
-        hh_train=res("data/hh_rlhf/train.jsonl"),
+        unpack(_sft_inputs),
     output:
         directory(res("models/sft")),
     log:
@@ -24,11 +23,12 @@ rule train_sft:
     resources:
         **job_resources("train"),
     params:
-        sft=config["sft"],
+        sft=sft_rule_params(config["sft"]),
         seed=config["seed"],
         model=_model_kwargs(),
         work_dir=res("work/sft"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_sft.py", env="training"),
     script:
         "../workflow_scripts/train_sft.py"
 
@@ -51,6 +51,7 @@ rule train_reward_model:
         model=_model_kwargs(),
         work_dir=res("work/reward_model"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_reward_model.py", env="training"),
     script:
         "../workflow_scripts/train_reward_model.py"
 
@@ -80,6 +81,7 @@ rule train_rsf:
         model=_model_kwargs(),
         work_dir=res("work/rsf"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_rsf.py", env="training"),
     script:
         "../workflow_scripts/train_rsf.py"
 
@@ -107,6 +109,7 @@ rule train_dpo:
         model=_model_kwargs(),
         work_dir=lambda w: res(f"work/dpo_beta{w.beta}"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_dpo.py", env="training"),
     script:
         "../workflow_scripts/train_dpo.py"
 
@@ -131,6 +134,7 @@ rule train_ppo_warmup:
         model=_model_kwargs(),
         work_dir=res("work/ppo_warmup"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_ppo.py", env="training"),
     script:
         "../workflow_scripts/train_ppo.py"
 
@@ -160,6 +164,7 @@ rule train_ppo:
         model=_model_kwargs(),
         work_dir=lambda w: res(f"work/ppo_kl{w.kl}"),
         accelerate=job_accelerate("train"),
+        code=code_fingerprint("train_ppo.py", env="training"),
     script:
         "../workflow_scripts/train_ppo.py"
 
@@ -182,5 +187,7 @@ rule link_rlhf_representative:
     threads: job_threads("cpu")
     resources:
         **job_resources("cpu"),
+    params:
+        code=code_fingerprint("link_rlhf_model.py", env="training"),
     script:
         "../workflow_scripts/link_rlhf_model.py"

@@ -173,7 +173,7 @@ def test_l2_weight_zero_is_plain_fine_tuning(tiny, plain):
     assert json.loads((zero / "baseline.json").read_text())["method"] == "l2"
 
 
-@pytest.mark.parametrize("method,small,large", [("l2", 0.01, 100.0), ("l1", 1e-4, 1.0)])
+@pytest.mark.parametrize("method,small,large", [("l2", 1e-6, 1e-2), ("l1", 1e-4, 1.0)])
 def test_weight_penalty_keeps_weights_near_theta0(tiny, plain, method, small, large):
     theta0 = _weights(tiny[1])
     p = 1 if method == "l1" else 2
@@ -184,38 +184,77 @@ def test_weight_penalty_keeps_weights_near_theta0(tiny, plain, method, small, la
     assert d_large < 0.5 * d_plain
 
 
-@pytest.mark.parametrize("method,per_param", [("l1", 1e-2), ("l2", 1e-4)])
-def test_weight_penalty_adds_the_norm_to_the_loss(tiny, method, per_param):
-    """The loss is the SFT loss + weight * ||theta - theta0||_1 (L1) or ||.||_2^2 (L2)."""
+def _penalised_trainer(tiny, method, weight, model=None, name="tmp"):
     from alignment_tax.baselines import build_trainer, read_pool
     from alignment_tax.training_common import load_causal_lm, load_tokenizer
 
     root, theta0, pool, _ = tiny
-    tok = load_tokenizer(theta0)
-    trainer = build_trainer(
+    return build_trainer(
         method,
-        0.5,
-        load_causal_lm(theta0),
-        tok,
+        weight,
+        model if model is not None else load_causal_lm(theta0),
+        load_tokenizer(theta0),
         read_pool(pool),
         params=PARAMS,
         seed=1,
-        output_dir=str(root / f"tmp_{method}"),
+        output_dir=str(root / f"{name}_{method}"),
     )
+
+
+def _authors_penalty(method, model, reference, weight):
+    """continual_trainer.py of the authors' code: alpha * sum|d| / n * 1e5 (L1) and
+    alpha * sum d^2 / n * 1e9 (L2) over the trainable parameters."""
+    total, n = 0.0, 0
+    for name, p in model.named_parameters():
+        d = p.detach().double() - reference[name].double()
+        total += float(d.abs().sum() if method == "l1" else d.pow(2).sum())
+        n += p.numel()
+    return weight * total / n * (1e5 if method == "l1" else 1e9)
+
+
+@pytest.mark.parametrize("method", ["l1", "l2"])
+def test_weight_penalty_is_the_authors_normalised_formula(tiny, method):
+    """The loss is the SFT loss + the authors' penalty, normalised by the parameter count."""
+    trainer = _penalised_trainer(tiny, method, 0.5)
     assert trainer.penalty == method
+    reference = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in trainer.model.parameters():
-            p.add_(0.01)
-    n = sum(p.numel() for p in trainer.model.parameters())
+            p.add_(0.01 * torch.randn(p.shape, generator=gen))
+    expected = _authors_penalty(method, trainer.model, reference, 0.5)
     with torch.no_grad():
-        assert float(trainer.weight_penalty()) == pytest.approx(n * per_param, rel=1e-3)
+        assert 0.5 * float(trainer.weight_penalty()) == pytest.approx(expected, rel=1e-4)
     batch = next(iter(trainer.get_train_dataloader()))
     trainer.model.eval()
     with torch.no_grad():
         total = trainer.compute_loss(trainer.model, dict(batch))
         trainer.penalty_weight = 0.0
         base = trainer.compute_loss(trainer.model, dict(batch))
-    assert float(total - base) == pytest.approx(0.5 * n * per_param, rel=1e-3)
+    assert float(total - base) == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize("method,per_param", [("l1", 0.01 * 1e5), ("l2", 0.01**2 * 1e9)])
+def test_weight_penalty_does_not_grow_with_the_parameter_count(tiny, method, per_param):
+    """Two model sizes, every weight 0.01 away from theta0: the same penalty (an
+    unnormalised sum would grow with the number of parameters)."""
+    from alignment_tax.training_common import load_tokenizer
+    from conftest import tiny_llama_config
+    from transformers import LlamaForCausalLM
+
+    tok = load_tokenizer(tiny[1])
+    values = []
+    for hidden in (32, 96):
+        cfg = tiny_llama_config(tok, max_position_embeddings=128)
+        cfg.hidden_size, cfg.intermediate_size = hidden, 2 * hidden
+        torch.manual_seed(0)
+        trainer = _penalised_trainer(tiny, method, 1.0, LlamaForCausalLM(cfg), f"size{hidden}")
+        with torch.no_grad():
+            for p in trainer.model.parameters():
+                p.add_(0.01)
+            values.append(float(trainer.weight_penalty()))
+    assert values[0] == pytest.approx(per_param, rel=1e-3)
+    assert values[1] == pytest.approx(per_param, rel=1e-3)
 
 
 def test_distillation_term_is_zero_at_theta0_and_pulls_towards_it(tiny, plain):
@@ -241,6 +280,22 @@ def test_distillation_term_is_zero_at_theta0_and_pulls_towards_it(tiny, plain):
     ).logits
     assert float(trainer.distillation_penalty(batch, logits)) == pytest.approx(0.0, abs=1e-9)
     assert float(trainer.distillation_penalty(batch, logits * 3)) > 0
+    # the authors' term: KLDivLoss(batchmean)(log_softmax(student), softmax(teacher)), T = 1,
+    # here over the positions the LM loss trains (labels of the next token != -100)
+    student = torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        teacher = trainer.teacher(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).logits
+    trained = batch["labels"][:, 1:] != -100
+    kl = (
+        torch.nn.KLDivLoss(reduction="sum")(
+            torch.log_softmax(student[:, :-1][trained], -1),
+            torch.softmax(teacher[:, :-1][trained], -1),
+        )
+        / batch["input_ids"].shape[0]
+    )
+    assert float(trainer.distillation_penalty(batch, student)) == pytest.approx(float(kl), rel=1e-4)
     # a strong distillation weight keeps the policy closer to theta0 than plain training
     theta0_w = _weights(theta0)
     strong = _train(tiny, "distillation", 1e4, "kd_strong")
@@ -267,22 +322,106 @@ def test_sma_keeps_the_average_between_theta0_and_plain(tiny, plain):
     assert d_slow < 0.8 * d_plain
 
 
+def _sma_trajectory(theta0_weight, steps, resets=0):
+    """Run the SMA callback over a one-parameter trajectory: theta0 = 0, then the trained
+    weight sits at 1 from the first step on; returns the saved average and the weight."""
+    from alignment_tax.baselines import sma_callback
+    from transformers import TrainerControl, TrainerState
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.zero_()
+    callback = sma_callback(theta0_weight, resets)
+    state = TrainerState(max_steps=steps)
+    callback.on_train_begin(None, state, TrainerControl(), model=model)
+    for step in range(1, steps + 1):
+        with torch.no_grad():
+            model.weight.fill_(1.0)  # the optimizer step
+        state.global_step = step
+        callback.on_step_end(None, state, TrainerControl(), model=model)
+    callback.on_train_end(None, state, TrainerControl(), model=model)
+    return float(model.weight)
+
+
+@pytest.mark.parametrize("theta0_weight", [0.2, 0.5, 0.9])
+def test_sma_keeps_its_weight_on_theta0_whatever_the_number_of_steps(theta0_weight):
+    """The configured value is the weight the average keeps on theta0 at the end: after 10
+    or 2,000 optimizer steps alike (a fixed per-step decay forgets theta0 as steps grow)."""
+    for steps in (10, 2000):
+        assert _sma_trajectory(theta0_weight, steps) == pytest.approx(1 - theta0_weight, abs=1e-4)
+    assert _sma_trajectory(0.0, 50) == pytest.approx(1.0)  # 0: the average is the model
+
+
+def test_sma_elastic_resets_are_spread_over_training():
+    from alignment_tax.baselines import sma_reset_steps, sma_step_decay
+
+    assert sma_reset_steps(0, 100) == set()
+    assert sma_reset_steps(3, 100) == {25, 50, 75}
+    assert sma_reset_steps(1, 7) == {4}
+    assert sma_step_decay(0.5, 1) == 0.5 and sma_step_decay(0.0, 10) == 0.0
+    with pytest.raises(ValueError, match="theta0"):
+        sma_step_decay(1.0, 10)
+
+
 def test_replay_mixes_pretraining_tokens_by_ratio(tiny):
-    from alignment_tax.baselines import read_pool, replay_rows
+    from alignment_tax.baselines import read_pool, replay_rows, trained_length
     from alignment_tax.training_common import load_tokenizer
 
     _, theta0, pool, pretrain = tiny
     tok = load_tokenizer(theta0)
     rows = read_pool(pool)
-    pool_tokens = sum(len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in rows)
-    small = replay_rows(pretrain, rows, 0.25, tok, seed=1)
-    large = replay_rows(pretrain, rows, 0.5, tok, seed=1)
-    tokens = sum(len(tok(r["completion"])["input_ids"]) for r in small)
+    max_length = PARAMS["max_length"]
+    pool_tokens = sum(trained_length(tok, r["prompt"], r["completion"], max_length) for r in rows)
+    small = replay_rows(pretrain, rows, 0.25, tok, seed=1, max_length=max_length)
+    large = replay_rows(pretrain, rows, 0.5, tok, seed=1, max_length=max_length)
+    tokens = sum(trained_length(tok, "", r["completion"], max_length) for r in small)
     assert all(r["prompt"] == "" for r in small)
     assert 0.25 * pool_tokens <= tokens < 0.25 * pool_tokens + 20
     assert len(large) > len(small)
     out = _train(tiny, "replay", 0.5, "replay")
     assert json.loads((out / "baseline.json").read_text())["n_rows"] == len(rows) + len(large)
+
+
+def test_replay_counts_the_tokens_trained_on_truncated_documents(tiny, tmp_path):
+    """A document longer than max_length is trained on its first max_length tokens only:
+    it counts that many towards the ratio, so the replay set holds the tokens it promises,
+    counted as TRL's SFTTrainer builds the training rows (EOS added, then truncated)."""
+    import math
+
+    from alignment_tax.baselines import build_trainer, read_pool, replay_rows, trained_length
+    from alignment_tax.training_common import load_causal_lm, load_tokenizer
+
+    _, theta0, pool, _ = tiny
+    tok = load_tokenizer(theta0)
+    rows = read_pool(pool)
+    long_docs = tmp_path / "long.jsonl"
+    text = " ".join(["the creature number lives in the red forest"] * 12)
+    long_docs.write_text("".join(json.dumps({"text": f"{i} {text}"}) + "\n" for i in range(200)))
+    max_length = 24
+    assert len(tok(text)["input_ids"]) > 4 * max_length
+    pool_tokens = sum(
+        min(len(tok(r["prompt"] + r["completion"] + tok.eos_token)["input_ids"]), max_length)
+        for r in rows
+    )
+    docs = replay_rows(long_docs, rows, 2.0, tok, seed=1, max_length=max_length)
+    # each document counts max_length tokens (not its ~100): just enough of them drawn
+    assert len(docs) == math.ceil(2.0 * pool_tokens / max_length)
+    # trained_length is what TRL trains on: the lengths of its tokenised, truncated rows
+    trainer = build_trainer(
+        "replay",
+        2.0,
+        load_causal_lm(theta0),
+        tok,
+        rows + docs,
+        params={**PARAMS, "max_length": max_length},
+        seed=1,
+        output_dir=str(tmp_path / "replay_trainer"),
+    )
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    assert lengths == [
+        trained_length(tok, r["prompt"], r["completion"], max_length) for r in rows + docs
+    ]
+    assert sum(lengths[: len(rows)]) == pool_tokens
 
 
 def test_bad_inputs_fail_early(tiny, tmp_path):

@@ -24,10 +24,10 @@ def test_shipped_configs_validate(name):
 
 
 def test_defaults_are_filled_in(toy_config):
-    del toy_config["merging"]["hma"]["epsilon"]
+    del toy_config["merging"]["hma"]["epsilons"]
     del toy_config["evaluation"]["num_fewshot"]
     config = validated(toy_config)
-    assert config["merging"]["hma"]["epsilon"] == 0.0
+    assert config["merging"]["hma"]["epsilons"] == [0.0]
     assert config["evaluation"]["num_fewshot"] == 0
 
 
@@ -54,8 +54,13 @@ BAD = [
     ("config", "merging.partwise.parts", ["top"], "parts"),
     ("config", "evaluation.benchmarks.reading", ["toy_reading_people", "squad_v9"], "reading"),
     ("config", "merging.hma.Ks", [3, 7], "merging.hma.Ks"),
-    ("config", "merging.hma.lr", 0.0, "lr"),
-    ("config", "merging.hma.epsilon", 2, "epsilon"),
+    ("config", "merging.hma.lrs", [0.0], "lrs"),
+    ("config", "merging.hma.lrs", {"rsf": [0.1], "dpo": [0.1]}, "merging.hma.lrs"),
+    ("config", "merging.hma.epsilons", [2], "epsilons"),
+    ("config", "merging.hma.n_heldout_samples", 300, "merging.hma.n_heldout_samples"),
+    ("zephyr", "merging.hma.n_prompts", None, "merging.hma.n_prompts"),
+    ("paper", "merging.hma.n_prompts", None, "merging.hma.n_prompts"),
+    ("zephyr", "merging.hma.prompts.hub_id", _DELETE, "prompts"),
     ("config", "merging.norms", "average", "norms"),
     ("config", "rlhf.algorithms", ["rsf", "grpo"], "algorithms"),
     ("config", "rlhf.rsf.n_samples", 1, "n_samples"),

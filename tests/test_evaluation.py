@@ -9,14 +9,13 @@ checked in test_metrics.py.
 import copy
 import importlib.util
 import json
-import logging
 import math
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from alignment_tax import benchmarks, gpt4_judge, pairrm, reward_eval  # noqa: E402
+from alignment_tax import benchmarks, pairrm, reward_eval  # noqa: E402
 from alignment_tax.io import read_jsonl  # noqa: E402
 
 TOY_PARAMS = {
@@ -194,49 +193,6 @@ def test_alpaca_records_and_prompt_format(tiny_models):
     with pytest.raises(KeyError, match="output"):
         pairrm.alpaca_eval_records([{"instruction": "x"}])
     assert pairrm.format_prompt(tokenizer, "Say hi") == "\n\nHuman: Say hi\n\nAssistant:"
-
-
-def test_gpt4_judge_skipped_without_key(monkeypatch):
-    monkeypatch.delenv("TEST_JUDGE_KEY", raising=False)
-    out = gpt4_judge.evaluate_gpt4([{"instruction": "q", "output": "a", "reference": "b"}],
-                                   model="gpt-4-turbo", api_key_env="TEST_JUDGE_KEY")
-    assert out["skipped"] is True and "TEST_JUDGE_KEY" in out["reason"]
-
-
-def test_gpt4_judge_never_logs_the_key(monkeypatch, caplog):
-    secret = "sk-test-0123456789-secret"
-    monkeypatch.setenv("TEST_JUDGE_KEY", secret)
-    seen = {}
-
-    def fake_client(api_key, model, **_):
-        seen["key"] = api_key
-
-        def ask(prompt):
-            # prefers the output that says "good"; fails once to exercise the retry
-            if not seen.get("failed"):
-                seen["failed"] = True
-                raise ConnectionError("offline")
-            output_m = prompt.split("## Output (m)\n")[1].split("\n\n## Output (M)")[0]
-            return "m" if "good" in output_m else "M"
-
-        return ask
-
-    monkeypatch.setattr(gpt4_judge, "make_client", fake_client)
-    monkeypatch.setattr(gpt4_judge.time, "sleep", lambda s: None)
-    answers = [{"instruction": "q1", "output": "good", "reference": "bad"},
-               {"instruction": "q2", "output": "bad", "reference": "good"}]
-    with caplog.at_level(logging.DEBUG):
-        out = gpt4_judge.evaluate_gpt4(answers, model="gpt-4-turbo", api_key_env="TEST_JUDGE_KEY")
-    assert seen["key"] == secret
-    assert out["win_rate"]["both_orders"]["mean"] == pytest.approx(0.5)
-    assert out["samples"][0]["win"] == 1.0 and out["samples"][1]["win"] == 0.0
-    assert secret not in json.dumps(out) and secret not in caplog.text
-
-
-def test_gpt4_verdict_parsing():
-    assert gpt4_judge.parse_verdict(" M.") == "M"
-    assert gpt4_judge.parse_verdict("m") == "m"
-    assert gpt4_judge.parse_verdict("Output (m) is better") is None
 
 
 @pytest.mark.skipif(

@@ -138,7 +138,7 @@ def test_build_dataset_ranks_by_reward(tmp_path):
     prompts = [f"Human: what colour is the {w} Assistant:" for w in WORDS[5:17]]
     rows = hma.build_dataset(policy, rm, tok, prompts, n_top=8, n_train=5, max_new_tokens=4,
                              temperature=1.0, batch_size=4, seed=0)
-    assert len(rows) == 5 and set(rows[0]) == {"prompt", "response", "reward"}
+    assert len(rows) == 5 and set(rows[0]) == {"prompt", "response", "reward", "split"}
     again = hma.build_dataset(policy, rm, tok, prompts, n_top=8, n_train=5, max_new_tokens=4,
                               temperature=1.0, batch_size=4, seed=0)
     assert rows == again
@@ -217,19 +217,41 @@ merging:
   ma: {alphas: [0.0, 0.5, 1.0]}
   partwise: {alphas: [0.5], parts: [input]}
   patterns: {bases: [0.3], patterns: ["a|a|a-0.1"]}
-  hma: {alphas: [0.3], Ks: [3], epsilon: 0.0, lr: 0.1, lr_sweep: [], scheduler: cosine,
+  hma: {alphas: [0.3], Ks: [3], epsilons: [0.0], lrs: [0.001, 0.3], scheduler: cosine,
         warmup_ratio: 0.0, epochs: 2, batch_size: 8, block_size: 32, l1_weight: 0.0,
-        n_top_samples: 30, n_train_samples: 20}
+        n_top_samples: 30, n_train_samples: 20, n_heldout_samples: 6}
   adamerging: {mean_alphas: [0.4], lr: 0.1, steps: 3, batch_size: 4, n_train_samples: 10}
 """)
     snakemake = Path(sys.executable).parent / "snakemake"
-    subprocess.run([str(snakemake), "-s", "Snakefile", "--configfile",
-                    f"{repo}/config/config.yaml", "overrides.yaml", "--cores", "2",
-                    "merging_recipes"], cwd=tmp_path, check=True, capture_output=True)
-    recipe_files = sorted((tmp_path / "results" / "mtest" / "recipes").rglob("*.json"))
+    done = subprocess.run([str(snakemake), "-s", "Snakefile", "--configfile",
+                           f"{repo}/config/config.yaml", "overrides.yaml", "--cores", "2",
+                           "merging_recipes"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    recipe_files = sorted(p for p in (run / "recipes").rglob("*.json")
+                          if not p.name.endswith(".selection.json"))
     assert len(recipe_files) == 9
-    fit = json.loads((run / "merging/rsf/hma/K3/lr0.1/alpha0.3/ratios.json").read_text())
-    assert sum(fit["ratios"]) / 3 == pytest.approx(0.3, abs=1e-6)
+    # D_theta: 20 rows to fit on, 6 held out, disjoint
+    train = [json.loads(x) for x in (run / "merging/rsf/hma_data.jsonl").read_text().splitlines()]
+    held = [json.loads(x) for x in (run / "merging/rsf/hma_heldout.jsonl").read_text().splitlines()]
+    assert len(train) == 20 and len(held) == 6
+    assert not {(r["prompt"], r["response"]) for r in held} & {
+        (r["prompt"], r["response"]) for r in train}
+    # one fit per candidate lr; the recipe is the candidate of least held-out loss
+    fits = [json.loads((run / f"merging/rsf/hma/K3/alpha0.3/lr{lr}_eps0/ratios.json")
+                       .read_text()) for lr in ("0.001", "0.3")]
+    for fit in fits:
+        assert sum(fit["ratios"]) / 3 == pytest.approx(0.3, abs=1e-6)
+        assert fit["n_heldout"] == 6 and fit["n_examples"] == 20
+    best = min(fits, key=lambda f: f["heldout_loss"])
+    selection = json.loads((run / "recipes/rsf/hma/K3/alpha0.3.selection.json").read_text())
+    assert [c["lr"] for c in selection["candidates"]] == [0.001, 0.3]
+    assert [c["heldout_loss"] for c in selection["candidates"]] == [
+        f["heldout_loss"] for f in fits]
+    assert selection["lr"] == best["lr"] and selection["ratios"] == best["ratios"]
+    recipe = json.loads((run / "recipes/rsf/hma/K3/alpha0.3.json").read_text())
+    assert recipe["meta"]["part_ratios"] == best["ratios"]
+    assert recipe["meta"]["hyper"]["lr"] == best["lr"]
+    assert recipe["meta"]["hyper"]["lr_candidates"] == [0.001, 0.3]
     import os
 
     cwd = os.getcwd()
@@ -241,3 +263,220 @@ merging:
             recipes.materialize(path, cache)
     finally:
         os.chdir(cwd)
+
+
+def test_bf16_pair_merge_keeps_fp32_ratio(tmp_path):
+    """A 2e-5 change of a ratio must reach a bf16 pair's merged weights and loss: the
+    weight on theta is not rounded to bf16 (whose step near 0.8 is 0.004) before merging."""
+    dirs = save_pair(tmp_path, layers=3)
+    model, theta_state = hma.load_pair_for_fit(*dirs, dtype=torch.bfloat16)
+    ranges = merging.part_ranges(3, 3)
+    merged = hma.MergedParameters(model, theta_state, ranges, variants.DEFAULT_POLICIES["hma"],
+                                  alpha=0.2)
+    ratios = torch.full((3,), 0.2)
+    nudged = ratios + torch.tensor([2e-5, 0.0, 0.0])
+    before, after = merged.params(ratios), merged.params(nudged)
+    part0 = [n for n in merged.base if merged.source[n] == 0]
+    assert all(before[n].dtype == torch.bfloat16 for n in part0)
+    # the sum is formed in fp32 and rounded once: exactly the fp32 merge, rounded to bf16
+    for name in part0:
+        exact = (merged.base[name].float() + (1 - nudged[0]) * merged.delta[name].float())
+        assert torch.equal(after[name], exact.to(torch.bfloat16))
+    assert any(not torch.equal(before[n], after[n]) for n in part0)
+    assert all(torch.equal(before[n], after[n]) for n in merged.base if n not in part0)
+    batch = {"input_ids": torch.tensor([[3, 5, 7, 9, 4, 12, 7, 8]]),
+             "labels": torch.tensor([[3, 5, 7, 9, 4, 12, 7, 8]])}
+    with torch.no_grad():
+        assert float(merged.loss(ratios, batch)) != float(merged.loss(nudged, batch))
+    # the gradient reaches the fp32 logits through the bf16 forward pass
+    logits = torch.nn.Parameter(hma.initial_logits(3, 0.2))
+    merged.loss(hma.hma_ratios(logits, 0.2), batch).backward()
+    assert logits.grad.dtype == torch.float32 and torch.isfinite(logits.grad).all()
+    assert float(logits.grad.abs().sum()) > 0
+
+
+def test_heldout_rows_are_scored_never_fitted(tmp_path):
+    """Held-out rows change nothing in the fit; they are scored after it (the objective on
+    them selects the candidate lr and epsilon)."""
+    dirs = save_pair(tmp_path, layers=6)
+    tok = tiny_tokenizer()
+    settings = hma.FitSettings(alpha=0.4, lr=0.2, scheduler="constant", steps=8,
+                               batch_size=4, max_length=32, l1_weight=0.5, seed=0)
+    heldout = [("Human: what colour is the mat Assistant:", " the mat is red"),
+               ("Human: Paris is in France Assistant:", " no")]
+    runs = []
+    for held in (None, heldout):
+        model, theta_state = hma.load_pair_for_fit(*dirs)
+        summary = {}
+        ratios, curve = hma.fit_ratios(model, theta_state, tok, _examples(),
+                                       ranges=merging.part_ranges(6, 3),
+                                       policies=variants.DEFAULT_POLICIES["hma"],
+                                       settings=settings, summary=summary, heldout=held)
+        runs.append((ratios, curve, summary))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1]  # same fit
+    assert "heldout_loss" not in runs[0][2]
+    summary, ratios = runs[1][2], runs[1][0]
+    assert summary["n_heldout"] == 2
+    weights = hma.l1_weights(merging.part_ranges(6, 3), 6)
+    l1 = 0.5 * float((weights * (torch.tensor(ratios) - 0.4).abs()).sum())
+    assert summary["heldout_loss"] == pytest.approx(summary["heldout_nll"] + l1, rel=1e-5)
+    assert summary["heldout_nll"] != summary["heldout_nll_at_alpha"]
+
+
+def test_build_dataset_holds_out_a_seeded_split():
+    tok = tiny_tokenizer()
+    policy = tiny_model(tiny_config(vocab=len(WORDS)), 0)
+    prompts = [f"Human: what colour is the {w} Assistant:" for w in WORDS[5:17]]
+    kwargs = dict(n_top=12, n_train=6, n_heldout=3, max_new_tokens=4, temperature=1.0,
+                  batch_size=4, seed=0)
+    rows = hma.build_dataset(policy, None, tok, prompts, **kwargs)
+    assert rows == hma.build_dataset(policy, None, tok, prompts, **kwargs)  # seeded
+    train = [r for r in rows if r["split"] == "train"]
+    held = [r for r in rows if r["split"] == "heldout"]
+    assert len(train) == 6 and len(held) == 3
+    assert not {r["prompt"] for r in train} & {r["prompt"] for r in held}
+    with pytest.raises(ValueError, match="n_heldout_samples"):
+        hma.build_dataset(policy, None, tok, prompts, **{**kwargs, "n_heldout": 7})
+
+
+def test_select_candidate_by_least_heldout_loss():
+    from alignment_tax import hma_selection
+
+    fits = [{"lr": 2e-5, "epsilon": 0.0, "heldout_loss": 1.30, "alpha": 0.2, "K": 3,
+             "ratios": [0.2, 0.2, 0.2]},
+            {"lr": 1e-3, "epsilon": 0.0, "heldout_loss": 1.25, "alpha": 0.2, "K": 3,
+             "ratios": [0.1, 0.3, 0.2]},
+            {"lr": 1e-2, "epsilon": 0.0, "heldout_loss": 1.25, "alpha": 0.2, "K": 3,
+             "ratios": [0.0, 0.4, 0.2]}]
+    assert hma_selection.select_candidate(fits) == 1  # a tie goes to the earlier candidate
+    record = hma_selection.selection_record(fits, 1)
+    assert record["lr"] == 1e-3 and record["ratios"] == [0.1, 0.3, 0.2]
+    assert [c["heldout_loss"] for c in record["candidates"]] == [1.30, 1.25, 1.25]
+    with pytest.raises(ValueError, match="heldout_loss"):
+        hma_selection.select_candidate([*fits, {"lr": 0.1, "epsilon": 0.0,
+                                                "heldout_loss": float("nan")}])
+
+
+def _bos_tokenizer():
+    """The tests' word tokenizer with a BOS that it adds itself, and a chat template that
+    writes one too (as Gemma's does)."""
+    from tokenizers import processors
+
+    tok = tiny_tokenizer(extra=("<s>", "USER", "ASSISTANT"))
+    bos = tok.convert_tokens_to_ids("<s>")
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", bos)])
+    tok.add_special_tokens({"bos_token": "<s>"})
+    tok.chat_template = ("{{ bos_token }}{% for m in messages %}USER {{ m['content'] }} "
+                         "{% endfor %}{% if add_generation_prompt %}ASSISTANT{% endif %}")
+    return tok
+
+
+def test_chat_prompts_one_bos_and_fit_sees_it():
+    tok = _bos_tokenizer()
+    (text,) = hma.chat_prompts(tok, ["what colour is the cat"])
+    assert text == "USER what colour is the cat ASSISTANT"  # the template's BOS dropped ...
+    ids = tok(text)["input_ids"]
+    assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1  # ... one added
+    # the fit tokenises the prompt as generation did: with the BOS
+    (row_ids, labels), = hma.encode_examples(tok, [(text, " red")], max_length=32)
+    assert row_ids[0] == tok.bos_token_id and labels[: len(ids)] == [-100] * len(ids)
+    with pytest.raises(ValueError, match="chat template"):
+        hma.chat_prompts(tiny_tokenizer(), ["what colour is the cat"])
+
+
+def _ultrafeedback_fixture(path, n=20):
+    """A local file in the schema of HuggingFaceH4/ultrafeedback_binarized (train_prefs)."""
+    words = WORDS[5:17]
+    rows = [{"prompt": f"what colour is the {words[i % len(words)]} {i}", "prompt_id": str(i),
+             "chosen": [], "rejected": [], "messages": [], "score_chosen": 8.0,
+             "score_rejected": 5.0} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return [r["prompt"] for r in rows]
+
+
+def test_load_prompts_from_a_local_file_in_the_hub_schema(tmp_path):
+    from alignment_tax import hub_data
+
+    texts = _ultrafeedback_fixture(tmp_path / "uf.jsonl")
+    spec = {"local_files": {"train_prefs": str(tmp_path / "uf.jsonl")}, "split": "train_prefs",
+            "field": "prompt"}
+    drawn = hub_data.load_prompts(spec, 5, seed=1)
+    assert len(drawn) == 5 and set(drawn) <= set(texts) and len(set(drawn)) == 5
+    assert drawn == hub_data.load_prompts(spec, 5, seed=1)
+    assert drawn != hub_data.load_prompts(spec, 5, seed=2)
+    with pytest.raises(ValueError, match="merging.hma.n_prompts"):
+        hub_data.load_prompts(spec, None, seed=1)
+    with pytest.raises(ValueError, match="merging.hma.n_prompts"):
+        hub_data.load_prompts(spec, 21, seed=1)
+    with pytest.raises(KeyError, match="merging.hma.prompts.field"):
+        hub_data.load_prompts({**spec, "field": "question"}, 5, seed=1)
+
+
+@pytest.mark.slow
+def test_public_pair_d_theta_is_chat_templated_and_bounded(tmp_path):
+    """Zephyr-style D_theta through the rules: prompts drawn from a data set in
+    UltraFeedback's schema (a local file here), n_prompts of them, each rendered by theta's
+    chat template; answers as long as merging.hma.max_new_tokens, not rlhf's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    run = tmp_path / "results" / "ztest"
+    tok = tiny_tokenizer(extra=("USER", "ASSISTANT"))
+    tok.chat_template = ("{% for m in messages %}USER {{ m['content'] }} {% endfor %}"
+                         "{% if add_generation_prompt %}ASSISTANT{% endif %}")
+    cfg = tiny_config(vocab=len(tok), layers=3)
+    for side, seed in (("theta0", 0), ("theta", 1)):
+        tiny_model(cfg, seed).save_pretrained(run / "hub" / "tiny" / side)
+        tok.save_pretrained(run / "hub" / "tiny" / side)
+    texts = _ultrafeedback_fixture(tmp_path / "uf.jsonl")
+    (tmp_path / "Snakefile").write_text(
+        f'import sys\nsys.path.insert(0, "{repo}/workflow_scripts")\n'
+        "from snakemake.utils import validate\n"
+        f'configfile: "{repo}/config/zephyr.yaml"\n'
+        f'validate(config, "{repo}/config/schema/config.schema.yaml")\n'
+        f'include: "{repo}/rules/common.smk"\ninclude: "{repo}/rules/resources.smk"\n'
+        f'include: "{repo}/rules/merging.smk"\n')
+    (tmp_path / "overrides.yaml").write_text(f"""
+run_name: ztest
+stages: {{gpt4_judge: false, pairrm: false}}
+pairs:
+  - name: tiny
+    theta0: {{hub_id: tiny/sft, dtype: float32}}
+    theta: {{hub_id: tiny/dpo, dtype: float32}}
+rlhf: {{max_new_tokens: 40, temperature: 1.0}}
+merging:
+  hma:
+    alphas: [0.2]
+    Ks: [3]
+    n_prompts: 12
+    n_top_samples: 12
+    n_train_samples: 8
+    n_heldout_samples: 3
+    max_new_tokens: 4
+    prompts:
+      local_files: {{train_prefs: {tmp_path / "uf.jsonl"}}}
+      split: train_prefs
+      field: prompt
+      chat_template: true
+""")
+    snakemake = Path(sys.executable).parent / "snakemake"
+    done = subprocess.run([str(snakemake), "-s", "Snakefile", "--configfile",
+                           f"{repo}/config/zephyr.yaml", "overrides.yaml", "--cores", "1",
+                           "results/ztest/merging/tiny/hma_data.jsonl"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    drawn = [json.loads(x)["prompt"]
+             for x in (run / "data/prompts/hma_prompts.jsonl").read_text().splitlines()]
+    assert len(drawn) == 12 and set(drawn) <= set(texts)  # bounded by n_prompts
+    rows = [json.loads(x) for name in ("hma_data", "hma_heldout")
+            for x in (run / f"merging/tiny/{name}.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 + 3
+    templated = {f"USER {t} ASSISTANT" for t in drawn}
+    assert all(row["prompt"] in templated for row in rows)
+    # the word tokenizer decodes one token per space-separated word (an unknown word as
+    # "<unk>"): 4 tokens at most, not rlhf.max_new_tokens (40)
+    assert all(1 <= len(row["response"].split()) <= 4 for row in rows)
+    assert max(len(row["response"].split()) for row in rows) == 4

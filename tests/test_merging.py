@@ -259,7 +259,7 @@ def test_variant_ids_are_unique_and_stable():
     assert "sft" in ids and "rsf/theta" in ids and "rsf/ma/alpha0.2" in ids
     assert "dpo/part_input/alpha0.5" in ids
     assert "ppo/pattern_a_a_a-0.1/alpha0.3" in ids
-    assert f"rsf/hma/K3/lr{variants.fmt(config['merging']['hma']['lr'])}/alpha0.2" in ids
+    assert "rsf/hma/K3/alpha0.2" in ids  # the selected candidate (lr, epsilon): no lr in the id
     assert "rsf/adamerging/alpha0.4" in ids
     assert all(" " not in i and "|" not in i for i in ids)
     v = variants.get_variant(config, "rsf/pattern_a_a-0.1_a-0.1/alpha0.4")
@@ -271,14 +271,14 @@ def test_variant_ids_are_unique_and_stable():
 def test_pattern_and_hma_sweeps_only_for_the_pairs_named():
     config = _toy_config(**GRID)
     config["merging"]["patterns"]["pairs"] = ["rsf"]
-    config["merging"]["hma"].update(Ks=[3, 6], lr_sweep=[1e-3], sweep_pairs=["rsf"])
+    config["merging"]["hma"].update(Ks=[3, 6], lrs=[1e-3, 5e-2], sweep_pairs=["rsf"])
     ids = variants.variant_ids(config)
-    lr = variants.fmt(config["merging"]["hma"]["lr"])
     assert "rsf/pattern_a_a_a-0.1/alpha0.3" in ids
     assert not any(i.startswith(("dpo/pattern", "ppo/pattern")) for i in ids)
-    assert {f"rsf/hma/K6/lr{lr}/alpha0.2", "rsf/hma/K3/lr0.001/alpha0.2"} <= set(ids)
-    assert f"dpo/hma/K3/lr{lr}/alpha0.2" in ids
-    assert not any(i.startswith("dpo/hma/K6") or i.startswith("dpo/hma/K3/lr0.001") for i in ids)
+    assert {"rsf/hma/K6/alpha0.2", "rsf/hma/K3/alpha0.2", "dpo/hma/K3/alpha0.2"} <= set(ids)
+    assert not any(i.startswith("dpo/hma/K6") for i in ids)
+    # candidate fits are not variants: one variant per (pair, K, alpha)
+    assert not any("/lr" in i for i in ids)
 
 
 def test_variants_for_public_pairs():

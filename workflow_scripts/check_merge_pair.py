@@ -14,7 +14,7 @@ from alignment_tax.rule_io import rule_logging  # noqa: E402
 
 with rule_logging(snakemake) as logger:
     theta0, theta = snakemake.input.theta0, snakemake.input.theta
-    config = validate_pair(theta0, theta)
+    config = validate_pair(theta0, theta, **snakemake.params.loading)
     logger.info("pair %s: %s and %s can be merged", snakemake.wildcards.pair, theta0, theta)
     write_json(snakemake.output[0], {
         "pair": snakemake.wildcards.pair,

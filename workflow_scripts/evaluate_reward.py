@@ -7,24 +7,25 @@ from alignment_tax.warm_worker import hand_off  # noqa: E402
 hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
 
 from alignment_tax.eval_models import load_reward_model, load_variant  # noqa: E402
-from alignment_tax.io import read_jsonl, write_json  # noqa: E402
-from alignment_tax.reward_eval import evaluate_reward  # noqa: E402
+from alignment_tax.io import write_json  # noqa: E402
+from alignment_tax.reward_eval import evaluate_reward, read_eval_prompts  # noqa: E402
 from alignment_tax.rule_io import limit_cpu_threads, rule_logging, seed_everything  # noqa: E402
 
 with rule_logging(snakemake) as logger:
     limit_cpu_threads()
     params = snakemake.params
     seed_everything(params.seed)
-    rows = read_jsonl(snakemake.input.prompts)
+    # bad prompts fail here, before the reward model and the variant are loaded
+    rows = read_eval_prompts(snakemake.input.prompts, params.n_prompts)
     hidden_reward = None
     if params.hidden_reward:  # toy world: also score with the hidden true reward
         from alignment_tax.toy_world import hidden_reward
     reward_model, reward_tokenizer = load_reward_model(
-        snakemake.input.reward_model,
-        dtype=params.dtype,
-        use_fast_tokenizer=params.use_fast_tokenizer,
+        snakemake.input.reward_model, dtype=params.dtype, **params.loading
     )
-    model, tokenizer, recipe = load_variant(snakemake.input.recipe, dtype=params.dtype)
+    model, tokenizer, recipe = load_variant(
+        snakemake.input.recipe, dtype=params.dtype, **params.loading
+    )
     result = evaluate_reward(
         model,
         tokenizer,

@@ -10,6 +10,7 @@ from alignment_tax.rule_io import rule_logging  # noqa: E402
 with rule_logging(snakemake) as logger:
     import torch
 
-    cache = ModelCache(dtype=getattr(torch, snakemake.params.dtype))
-    export_recipe(snakemake.input.recipe, snakemake.output[0], cache)
+    loading = snakemake.params.loading
+    cache = ModelCache(dtype=getattr(torch, snakemake.params.dtype), **loading)
+    export_recipe(snakemake.input.recipe, snakemake.output[0], cache, **loading)
     logger.info("exported %s to %s", snakemake.input.recipe, snakemake.output[0])

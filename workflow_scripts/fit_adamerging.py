@@ -1,8 +1,8 @@
 """Fit AdaMerging's layer-wise ratios (weights on theta0, mean held) on labelled reading
-comprehension items; write the recipe and the training curve."""
+comprehension items that the evaluation never sees (rule make_adamerging_data); write the
+recipe and the training curve."""
 
 import sys
-from pathlib import Path
 
 sys.path.insert(0, snakemake.scriptdir)
 
@@ -13,26 +13,26 @@ hand_off(globals())  # local runs: continue in a pre-imported worker (see its do
 from alignment_tax.adamerging import fit_layer_ratios, load_qa_pairs  # noqa: E402
 from alignment_tax.hma import load_pair_for_fit  # noqa: E402
 from alignment_tax.io import atomic_path, read_json, write_json  # noqa: E402
+from alignment_tax.loading import load_tokenizer  # noqa: E402
 from alignment_tax.recipes import recipe_from_spec  # noqa: E402
 from alignment_tax.rule_io import limit_cpu_threads, rule_logging, seed_everything  # noqa: E402
 
 with rule_logging(snakemake) as logger:
     import pandas as pd
     import torch
-    from transformers import AutoTokenizer
 
     limit_cpu_threads()
     p = snakemake.params
     spec = p.spec
     seed_everything(p.seed)
     num_layers = read_json(snakemake.input.pair)["num_layers"]
-    files = [Path(snakemake.input.tasks) / f"{task}.jsonl" for task in p.reading_tasks]
-    examples = load_qa_pairs(files, n=p.n_train, seed=p.seed)
+    examples = load_qa_pairs([snakemake.input.fit_data], n=p.n_train, seed=p.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, theta_state = load_pair_for_fit(
-        spec["theta0"], spec["theta"], device=device, dtype=getattr(torch, p.dtype)
+        spec["theta0"], spec["theta"], device=device, dtype=getattr(torch, p.dtype),
+        **p.loading,
     )
-    tokenizer = AutoTokenizer.from_pretrained(spec["theta"])
+    tokenizer = load_tokenizer(spec["theta"], **p.loading)
     summary = {}
     ratios, curve = fit_layer_ratios(
         model, theta_state, tokenizer, examples, mean_alpha=spec["meta"]["alpha"], lr=p.lr,

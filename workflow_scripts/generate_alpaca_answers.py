@@ -15,11 +15,13 @@ with rule_logging(snakemake) as logger:
     limit_cpu_threads()
     params = snakemake.params
     seed_everything(params.seed)
-    model, tokenizer, _ = load_variant(snakemake.input.recipe, dtype=params.dtype)
+    instructions = read_jsonl(snakemake.input.instructions, required=("instruction",))
+    model, tokenizer, _ = load_variant(snakemake.input.recipe, dtype=params.dtype,
+                                       **params.loading)
     answers = generate_answers(
         model,
         tokenizer,
-        read_jsonl(snakemake.input.instructions),
+        instructions,
         max_new_tokens=params.max_new_tokens,
         temperature=params.temperature,
         batch_size=params.batch_size,

@@ -6,27 +6,25 @@ from alignment_tax.warm_worker import hand_off  # noqa: E402
 
 hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
 
-from alignment_tax.baselines import train_baseline  # noqa: E402
 from alignment_tax.rule_io import limit_cpu_threads, rule_logging  # noqa: E402
 from alignment_tax.training_common import run_stage  # noqa: E402
 
 with rule_logging(snakemake):
     limit_cpu_threads()
     p = snakemake.params
-    kwargs = dict(
-        sft_dir=snakemake.input.sft,
-        pool_path=f"{snakemake.input.rsf}/pool.jsonl",
-        pretrain_path=snakemake.input.get("pretrain"),
-        out_dir=snakemake.output[0],
-        work_dir=p.work_dir,
-        method=p.method,
-        value=p.value,
-        params=p.baselines,
-        seed=p.seed,
-        model_kwargs=p.model,
+    run_stage(
+        "baseline",
+        dict(
+            sft_dir=snakemake.input.sft,
+            pool_path=f"{snakemake.input.rsf}/pool.jsonl",
+            pretrain_path=snakemake.input.get("pretrain"),
+            out_dir=snakemake.output[0],
+            work_dir=p.work_dir,
+            method=p.method,
+            value=p.value,
+            params=p.baselines,
+            seed=p.seed,
+            model_kwargs=p.model,
+        ),
+        p.accelerate,
     )
-    if int(p.accelerate.get("num_processes", 1)) > 1:
-        # needs "baseline" in alignment_tax.training_common.STAGES (accelerate launch)
-        run_stage("baseline", kwargs, p.accelerate)
-    else:
-        train_baseline(**kwargs)

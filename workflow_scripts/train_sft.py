@@ -17,7 +17,7 @@ with rule_logging(snakemake):
         dict(
             base_dir=snakemake.input.base,
             sharegpt_path=snakemake.input.sharegpt,
-            hh_train_path=snakemake.input.hh_train,
+            hh_train_path=snakemake.input.get("hh_train"),
             out_dir=snakemake.output[0],
             work_dir=p.work_dir,
             params=p.sft,

@@ -11,14 +11,17 @@ Ids (path-like, numbers as f"{x:g}", LoRA ranks as integers)::
     ppo/ppo_kl/<coef>             PPO trained with KL reward penalty  models/rlhf/ppo_kl<coef>
 
 Trained methods (alignment_tax.baselines): l1, l2 (weight-space penalty towards theta0),
-lora_mlp, lora_mlp_attn (LoRA rank), distillation (KD weight), sma (EMA decay), replay
-(pretraining data / RLHF data ratio). Early stopping and PPO KL only list models that the
+lora_mlp, lora_mlp_attn (LoRA rank), distillation (KD weight), sma (weight the moving
+average keeps on theta0 at the end of training), replay (pretraining tokens / RLHF pool
+tokens, as trained). Early stopping and PPO KL only list models that the
 training stage already writes.
 
 This module does not import torch, so .smk files can use it.
 """
 
 from __future__ import annotations
+
+from alignment_tax.replicates import result_path, results_root
 
 # method -> config key of its grid in the `baselines:` section
 TRAINED_METHODS = {
@@ -27,7 +30,7 @@ TRAINED_METHODS = {
     "lora_mlp": "lora_mlp_ranks",
     "lora_mlp_attn": "lora_mlp_attn_ranks",
     "distillation": "distillation",
-    "sma": "sma_decays",
+    "sma": "sma_theta0_weights",
     "replay": "replay_ratios",
 }
 INTEGER_METHODS = ("lora_mlp", "lora_mlp_attn")
@@ -52,7 +55,7 @@ def parse_value(method: str, text: str):
 
 
 def _results(config: dict) -> str:
-    return f"results/{config['run_name']}"
+    return results_root(config)  # the active replicate seed's results
 
 
 def trained_baseline_dir(config: dict, method: str, value) -> str:
@@ -155,5 +158,5 @@ def rule_inputs(config: dict, method: str) -> dict:
     results = _results(config)
     inputs = {"sft": f"{results}/models/sft", "rsf": f"{results}/models/rlhf/rsf"}
     if method == "replay":
-        inputs["pretrain"] = f"{results}/data/pretrain.jsonl"
+        inputs["pretrain"] = result_path(config, "data/pretrain.jsonl")  # shared by seeds
     return inputs

@@ -2,26 +2,39 @@
 
 The paper runs RSF to convergence, collects the best-of-n samples along the way, and then
 fine-tunes theta0 (the SFT model) on that pool again with one remedy added. Here that is a
-TRL SFTTrainer run on ``models/rlhf/rsf/pool.jsonl``, starting from ``models/sft``:
+TRL SFTTrainer run on ``models/rlhf/rsf/pool.jsonl``, starting from ``models/sft``.
 
-* ``l1`` / ``l2``: loss + lambda * ||theta - theta0||_1, or + lambda * ||theta - theta0||_2^2
-  (L2-SP of Xuhong et al. 2018, which the paper cites for its L2 penalty; squared so that
-  weight 0 is exactly plain fine-tuning and the gradient is 2 lambda (theta - theta0)).
-  The sum runs over every trainable tensor, against a frozen copy taken before training.
-* ``distillation``: loss + lambda * mean over completion tokens of
-  ||pi_theta(.|x) - pi_theta0(.|x)||_2^2, the squared distance between the student's and the
-  frozen theta0 teacher's next-token distributions on the same batch (paper eq. in 4.1 (d)).
+The loss terms are the authors' (``src/lmflow/pipeline/utils/continual_trainer.py`` of
+their public code), normalised by the parameter count so that a weight means the same at
+1M and at 3B parameters (an unnormalised sum over 3B parameters dominates the loss at every
+value of the paper's grid):
+
+* ``l1``: loss + lambda * 1e5 * sum|theta - theta0| / n_params.
+* ``l2``: loss + lambda * 1e9 * sum (theta - theta0)^2 / n_params (L2-SP, Xuhong et al.
+  2018, which the paper cites). n_params counts the trainable parameters, against a frozen
+  copy of theta0 taken before training. Weight 0 is exactly plain fine-tuning.
+* ``distillation``: loss + lambda * KL(pi_theta0 || pi_theta) of the next-token
+  distributions, temperature 1, summed over the positions the LM loss trains and divided by
+  the number of sequences in the batch (``nn.KLDivLoss(reduction="batchmean")`` in the
+  authors' code), with the frozen theta0 as the teacher.
 * ``lora_mlp`` / ``lora_mlp_attn``: PEFT LoRA (rank = value; alpha, dropout from config) on
   the MLP projections, or on MLP and attention projections; merged into the base weights
   (merge_and_unload) before saving, so the output is a plain checkpoint.
-* ``sma``: an exponential moving average of the weights with decay = value, updated after
-  every optimizer step and started at theta0; the saved model is the average. Optionally
-  (``sma_reset_steps``) the trained weights are reset to the average every N steps, the
-  "elastic reset" of Noukhovitch et al.; the average itself is never reset here because it
-  is the model we keep.
+* ``sma``: stochastic moving averaging (Noukhovitch et al., whom the paper cites for SMA; the
+  paper gives no further definition and the authors' "swa" trainer is plain fine-tuning,
+  the averaging done outside it). Here: an exponential moving average of the weights,
+  started at theta0, updated after every optimizer step, and saved as the model. The value
+  is the weight the average keeps on theta0 at the end of training, w0; the per-step decay
+  is w0 ** (1 / total steps), so the average weighs the training trajectory the same way
+  whatever the number of steps (a fixed per-step decay of 0.99 forgets theta0 after a few
+  hundred steps, and SMA would equal plain fine-tuning at the paper's 1,280 steps).
+  ``sma_resets`` > 0 adds Noukhovitch et al.'s elastic reset: the trained weights are set
+  to the average that many times, evenly spaced over training (the average itself, the
+  model we keep, is never reset).
 * ``replay``: pretraining documents (``{"text"}`` rows) mixed into the pool, ``value`` times
-  the pool's token count (appendix D: the ratio is a data proportion, not a loss weight),
-  trained with the LM loss on the whole document and shuffled with the pool rows.
+  the pool's tokens (appendix D: the ratio is a data proportion, not a loss weight), both
+  counted as trained: a row's tokens with EOS, truncated at ``max_length``; trained with the
+  LM loss on the whole document and shuffled with the pool rows.
 
 Everything else (optimizer, schedule, batch layout, resume from Trainer checkpoints,
 atomic saves) is the training stage's: ``alignment_tax.sft.sft_trainer`` and
@@ -63,6 +76,11 @@ logger = logging.getLogger(__name__)
 MLP_MODULES = ["gate_proj", "up_proj", "down_proj"]
 ATTENTION_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
 EMA_FILE = "sma_ema.safetensors"
+# The authors' scales of the parameter-count-normalised penalties (continual_trainer.py):
+# lambda * L1_SCALE * mean|theta - theta0| and lambda * L2_SCALE * mean (theta - theta0)^2.
+L1_SCALE = 1e5
+L2_SCALE = 1e9
+DEFAULT_MAX_LENGTH = 1024  # as alignment_tax.sft.sft_trainer
 
 
 # --------------------------------------------------------------------------------------
@@ -87,6 +105,18 @@ def read_pool(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+def trained_length(tokenizer, prompt: str, completion: str, max_length: int | None) -> int:
+    """Tokens the model is trained on for one prompt/completion row: the row as TRL's
+    SFTTrainer tokenises it (prompt + completion + EOS), truncated at ``max_length``; 0
+    when the prompt alone fills ``max_length`` (TRL drops such a row: nothing to learn)."""
+    n = len(tokenizer(prompt + completion + (tokenizer.eos_token or ""))["input_ids"])
+    if max_length is None:
+        return n
+    if prompt and len(tokenizer(prompt)["input_ids"]) >= max_length:
+        return 0
+    return min(n, int(max_length))
+
+
 def replay_rows(
     pretrain_path: str | os.PathLike,
     pool_rows: list[dict],
@@ -94,18 +124,21 @@ def replay_rows(
     tokenizer,
     *,
     seed: int,
+    max_length: int | None,
 ) -> list[dict]:
     """Pretraining documents amounting to ``ratio`` times the pool's tokens (appendix D:
     "given alignment data of 400M tokens and a penalty of 2, we sample 800M tokens"),
-    drawn uniformly without replacement. A document is an SFT row with an empty prompt,
-    so the loss covers the whole document, as in pretraining."""
+    drawn uniformly without replacement. Both sides count the tokens actually trained on
+    (``trained_length``: a document longer than ``max_length`` adds only ``max_length``).
+    A document is an SFT row with an empty prompt, so the loss covers the whole document,
+    as in pretraining."""
     path = Path(pretrain_path)
     if not path.is_file():
         raise FileNotFoundError(f"replay pretraining data: file {str(path)!r} does not exist")
     if ratio <= 0:
         return []
     budget = ratio * sum(
-        len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) for r in pool_rows
+        trained_length(tokenizer, r["prompt"], r["completion"], max_length) for r in pool_rows
     )
     # Only the drawn lines are parsed: the paper config's pretraining sample is large.
     with path.open(encoding="utf-8") as handle:
@@ -120,14 +153,20 @@ def replay_rows(
         if "text" not in doc:
             raise KeyError(f"{path}: line {i + 1} has no 'text'")
         rows.append({"prompt": "", "completion": doc["text"]})
-        tokens += len(tokenizer(doc["text"])["input_ids"])
+        tokens += trained_length(tokenizer, "", doc["text"], max_length)
         if tokens >= budget:
             break
     else:
         logger.warning(
             "replay ratio %s asks for %d tokens; the corpus has only %d", ratio, budget, tokens
         )
-    logger.info("replay: %d documents, %d tokens (pool x %s)", len(rows), tokens, ratio)
+    logger.info(
+        "replay: %d documents, %d trained tokens (pool x %s, max_length %s)",
+        len(rows),
+        tokens,
+        ratio,
+        max_length,
+    )
     return rows
 
 
@@ -167,7 +206,9 @@ def _penalised_trainer_class():
                 ]
 
         def weight_penalty(self):
-            total = 0.0
+            """L1_SCALE * mean|theta - theta0| (l1) or L2_SCALE * mean (theta - theta0)^2
+            (l2) over the trainable parameters: the authors' normalised penalty."""
+            total, n_params = 0.0, 0
             for name, p, ref in self.reference:
                 if p.shape != ref.shape:
                     raise RuntimeError(
@@ -176,19 +217,23 @@ def _penalised_trainer_class():
                     )
                 diff = p.float() - ref.float()
                 total = total + (diff.abs().sum() if self.penalty == "l1" else diff.pow(2).sum())
-            return total
+                n_params += p.numel()
+            scale = L1_SCALE if self.penalty == "l1" else L2_SCALE
+            return total * (scale / max(n_params, 1))
 
         def distillation_penalty(self, inputs, logits):
+            """KL(teacher || student) of the next-token distributions (temperature 1), summed
+            over the positions the LM loss trains, divided by the number of sequences."""
             with torch.no_grad():
                 teacher_logits = self.teacher(
                     input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask")
                 ).logits
             # logits at t predict token t+1: compare where the label of t+1 is trained
             mask = (inputs["labels"][:, 1:] != -100).float()
-            p_student = F.softmax(logits[:, :-1].float(), dim=-1)
-            p_teacher = F.softmax(teacher_logits[:, :-1].float(), dim=-1)
-            per_token = (p_student - p_teacher).pow(2).sum(-1)
-            return (per_token * mask).sum() / mask.sum().clamp(min=1.0)
+            log_student = F.log_softmax(logits[:, :-1].float(), dim=-1)
+            log_teacher = F.log_softmax(teacher_logits[:, :-1].float(), dim=-1)
+            per_token = F.kl_div(log_student, log_teacher, reduction="none", log_target=True)
+            return (per_token.sum(-1) * mask).sum() / logits.shape[0]
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             kd_inputs = None
@@ -220,12 +265,28 @@ def _penalised_trainer_class():
     return PenalisedSFTTrainer
 
 
-def sma_callback(decay: float, reset_steps: int | None = None, resume_dir: str | None = None):
+def sma_step_decay(theta0_weight: float, total_steps: int) -> float:
+    """Per-step EMA decay that leaves ``theta0_weight`` on the starting weights (theta0)
+    after ``total_steps`` updates: d ** total_steps = w0."""
+    if not 0.0 <= theta0_weight < 1.0:
+        raise ValueError(f"SMA: the weight on theta0 must be in [0, 1), got {theta0_weight}")
+    if total_steps < 1:
+        raise ValueError(f"SMA: training has {total_steps} optimizer steps")
+    return float(theta0_weight) ** (1.0 / total_steps)
+
+
+def sma_reset_steps(resets: int, total_steps: int) -> set[int]:
+    """The optimizer steps of ``resets`` elastic resets, evenly spaced over training."""
+    return {round(k * total_steps / (resets + 1)) for k in range(1, resets + 1)} - {0}
+
+
+def sma_callback(theta0_weight: float, resets: int = 0, resume_dir: str | None = None):
     """TrainerCallback keeping an exponential moving average of the weights (SMA).
 
-    The average starts at the initial weights (theta0), is updated after each optimizer
-    step and saved in each Trainer checkpoint (resume), and is written into the model at
-    the end of training so that the saved model is the average.
+    The average starts at the initial weights (theta0) and is updated after each optimizer
+    step with the decay that leaves ``theta0_weight`` on theta0 at the end of training
+    (``sma_step_decay`` of the run's total steps); it is saved in each Trainer checkpoint
+    (resume) and written into the model at the end, so that the saved model is the average.
     """
     import torch
     from safetensors.torch import load_file, save_file
@@ -234,11 +295,22 @@ def sma_callback(decay: float, reset_steps: int | None = None, resume_dir: str |
     class SMACallback(TrainerCallback):
         def __init__(self):
             self.ema: dict | None = None
+            self.decay: float | None = None
+            self.reset_at: set[int] = set()
 
         def _params(self, model):
             return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.decay = sma_step_decay(theta0_weight, state.max_steps)
+            self.reset_at = sma_reset_steps(int(resets or 0), state.max_steps)
+            logger.info(
+                "SMA: weight %s on theta0 after %d steps: decay %.6f per step, resets at %s",
+                theta0_weight,
+                state.max_steps,
+                self.decay,
+                sorted(self.reset_at),
+            )
             params = self._params(model)
             ema_file = Path(resume_dir) / EMA_FILE if resume_dir else None
             if ema_file is not None and ema_file.is_file():
@@ -252,8 +324,8 @@ def sma_callback(decay: float, reset_steps: int | None = None, resume_dir: str |
         @torch.no_grad()
         def on_step_end(self, args, state, control, model=None, **kwargs):
             for n, p in self._params(model).items():
-                self.ema[n].mul_(decay).add_(p.detach().float(), alpha=1.0 - decay)
-            if reset_steps and state.global_step % reset_steps == 0:
+                self.ema[n].mul_(self.decay).add_(p.detach().float(), alpha=1.0 - self.decay)
+            if state.global_step in self.reset_at:
                 for n, p in self._params(model).items():
                     p.copy_(self.ema[n].to(p.dtype))
 
@@ -311,7 +383,7 @@ def build_trainer(
             epochs=params["epochs"],
             batch_size=params["batch_size"],
         ),
-        max_length=params.get("max_length", 1024),
+        max_length=params.get("max_length", DEFAULT_MAX_LENGTH),
         completion_only_loss=True,
         packing=False,
         # distillation compares full logits; TRL's default chunked loss does not return them
@@ -334,9 +406,9 @@ def build_trainer(
         return SFTTrainer(**common, peft_config=lora_config(method, value, params))
     if method == "sma":
         if not 0.0 <= float(value) < 1.0:
-            raise ValueError(f"SMA decay must be in [0, 1), got {value}")
+            raise ValueError(f"SMA: the weight on theta0 must be in [0, 1), got {value}")
         callback = sma_callback(
-            float(value), params.get("sma_reset_steps"), last_checkpoint(output_dir)
+            float(value), int(params.get("sma_resets") or 0), last_checkpoint(output_dir)
         )
         return SFTTrainer(**common, callbacks=[callback])
     if method in ("replay", "plain"):
@@ -360,7 +432,7 @@ def train_baseline(
     """Fine-tune theta0 (``sft_dir``) on the RSF pool with one remedy; save to ``out_dir``.
 
     params: the config's ``baselines`` section's training keys (epochs, lr, batch_size;
-    optional lora_alpha, lora_dropout, sma_reset_steps, max_length, scheduler,
+    optional lora_alpha, lora_dropout, sma_resets, max_length, scheduler,
     warmup_ratio, micro_batch_size, save_steps, bf16, gradient_checkpointing).
     """
     if method not in TRAINED_METHODS and method != "plain":
@@ -374,7 +446,14 @@ def train_baseline(
     rows = read_pool(pool_path)
     tokenizer, load = stage_loading(sft_dir, model_kwargs)
     if method == "replay":
-        rows = rows + replay_rows(pretrain_path, rows, value, tokenizer, seed=seed)
+        rows = rows + replay_rows(
+            pretrain_path,
+            rows,
+            value,
+            tokenizer,
+            seed=seed,
+            max_length=params.get("max_length", DEFAULT_MAX_LENGTH),
+        )
     meta = {"method": method, "value": value, "n_rows": len(rows), "seed": seed}
 
     def build(output_dir):
@@ -397,7 +476,12 @@ def train_baseline(
         if method in ("lora_mlp", "lora_mlp_attn"):
             from peft import PeftModel
 
-            # the phase saved the adapter; fold it into theta0 for a plain checkpoint
+            from alignment_tax.loading import require_safetensors
+
+            # the phase saved the adapter; fold it into theta0 for a plain checkpoint. PEFT
+            # reads adapter_model.safetensors when it exists (a pickled .bin otherwise):
+            # require it first
+            require_safetensors(final, "LoRA adapter", pattern="adapter_model.safetensors")
             model = PeftModel.from_pretrained(load_causal_lm(sft_dir, **load), final)
             model = model.merge_and_unload()
         else:

@@ -9,10 +9,16 @@ the same code path; only the task names and the TaskManager's search path differ
 - real tasks: lm-eval's built-in tasks plus ``lm_eval_tasks/`` next to this file, which
   holds ``squadv2_tokf1``: lm-eval's squadv2 scored by our SQuAD token F1, because the
   built-in squadv2 scores through ``evaluate.load("squad_v2")`` (a hub download). The
-  config keeps the name ``squadv2``; results are reported under that name.
+  config keeps the name ``squadv2``; results are reported under that name;
+- real tasks on local files (``evaluation.local_task_data``): the same definitions, with
+  the data set replaced by a local JSONL file in its schema (``write_local_task_yamls``).
 
 Each task yields its category's metric (accuracy, F1 or BLEU), its standard error and the
 number of items; the category score is their unweighted mean (alignment_tax.metrics).
+Per item (``item_scores``, from lm-eval's logged samples): the item's accuracy or F1, and
+for BLEU the item's sacreBLEU sufficient statistics (n-gram matches and totals, lengths),
+which add up over items to the corpus BLEU; the bootstrap of ``alignment_tax.paper_claims``
+resamples them.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import contextlib
 import json
 import logging
 import math
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from alignment_tax.io import write_text
 from alignment_tax.metrics import aggregate_category, bleu_signature
 
 logger = logging.getLogger(__name__)
@@ -58,6 +66,151 @@ def make_task_manager(task_dir: str | Path | None):
     return TaskManager(include_path=str(LOCAL_TASKS_DIR))
 
 
+# lm-eval's real task definitions that can run on a local copy of their data
+# (evaluation.local_task_data): config name -> (task YAML, "lm_eval" = under lm-eval's
+# tasks/ or "local" = under LOCAL_TASKS_DIR; the split the task reads; the fields its
+# prompt and scorer read from a row, i.e. the hub data set's schema).
+REAL_TASKS = {
+    "arc_easy": ("lm_eval", "arc/arc_easy.yaml", "test",
+                 ("id", "question", "choices", "answerKey")),
+    "arc_challenge": ("lm_eval", "arc/arc_challenge.yaml", "test",
+                      ("id", "question", "choices", "answerKey")),
+    "race": ("lm_eval", "race/race.yaml", "test", ("article", "problems")),
+    "piqa": ("lm_eval", "piqa/piqa.yaml", "test", ("goal", "sol1", "sol2", "label")),
+    "drop": ("lm_eval", "drop/default.yaml", "test",
+             ("query_id", "passage", "question", "answer", "validated_answers")),
+    "wmt14-fr-en": ("lm_eval", "translation/wmt14_fr-en.yaml", "test", ("translation",)),
+    # lm-eval's squadv2 is a Python task that ignores its YAML and scores through the hub
+    # (evaluate.load); its token-F1 substitute reads the YAML's data set keys
+    "squadv2": ("local", "squadv2_tokf1/squadv2_tokf1.yaml", "validation",
+                ("id", "title", "context", "question", "answers")),
+}
+LOCAL_TASK_PREFIX = "local_"
+
+
+def _check_local_task_file(task: str, path: Path, fields: tuple[str, ...]) -> None:
+    key = f"evaluation.local_task_data.{task}"
+    if not path.is_file():
+        raise FileNotFoundError(f"config key '{key}': no such file {path}")
+    n_rows = 0
+    with path.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(
+                    f"config key '{key}': {path} line {line_no} is not JSON: {err}"
+                ) from err
+            absent = [f for f in fields if not isinstance(row, dict) or f not in row]
+            if absent:
+                raise ValueError(
+                    f"config key '{key}': {path} line {line_no} lacks {absent}; {task} rows "
+                    f"need {list(fields)} (the hub data set's schema)"
+                )
+            n_rows += 1
+    if n_rows == 0:
+        raise ValueError(f"config key '{key}': {path} has no rows")
+
+
+def check_local_task_data(task_files: Mapping[str, str | Path]) -> None:
+    """Every task has a local-data definition and its file holds rows in the data set's
+    schema (the fields the task reads); errors name the config key."""
+    for task, data_file in task_files.items():
+        if task not in REAL_TASKS:
+            raise KeyError(
+                f"config key 'evaluation.local_task_data': no local-data definition for task "
+                f"'{task}' (supported: {sorted(REAL_TASKS)})"
+            )
+        _check_local_task_file(task, Path(data_file), REAL_TASKS[task][3])
+
+
+def write_local_task_yamls(task_files: Mapping[str, str | Path], out_dir: str | Path
+                           ) -> dict[str, str]:
+    """Write one task YAML per task that runs lm-eval's own definition of the task (prompt,
+    requests, metrics) on a local JSONL file in the data set's schema; return
+    {config task name: name of the task to run}.
+
+    Each YAML ``include:``s the real task's YAML by absolute path (lm-eval resolves its
+    ``!function`` helpers next to that file), names a new task (``local_<name>``, no tag,
+    so it never clashes with the built-in one) and replaces the data set: lm-eval's
+    ``load_dataset(path, name, **dataset_kwargs)`` becomes ``load_dataset("json",
+    data_files={<split>: <file>})``, the only split kept. Rows are checked for the fields
+    the task reads before anything runs. Paths are absolute, so the YAMLs hold only in the
+    environment that wrote them: write them in the evaluating process. With
+    ``num_fewshot`` > 0 the examples come from the same file (lm-eval's rule for a task
+    without training and validation splits).
+    """
+    import lm_eval.tasks
+    import yaml
+
+    lm_eval_tasks_dir = Path(lm_eval.tasks.__file__).resolve().parent
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_local_task_data(task_files)
+    run_names = {}
+    for task, data_file in task_files.items():
+        source, yaml_path, split, _ = REAL_TASKS[task]
+        data_file = Path(data_file).resolve()
+        base = (lm_eval_tasks_dir if source == "lm_eval" else LOCAL_TASKS_DIR) / yaml_path
+        run_name = f"{LOCAL_TASK_PREFIX}{task}"
+        spec = {
+            "include": str(base),
+            "task": run_name,
+            "tag": None,
+            "dataset_path": "json",
+            "dataset_name": None,
+            "dataset_kwargs": {"data_files": {split: str(data_file)}},
+            "training_split": None,
+            "validation_split": None,
+            "test_split": None,
+            "fewshot_split": None,  # wmt's names "validation", absent here
+        }
+        spec[f"{split}_split"] = split
+        write_text(out_dir / f"{run_name}.yaml", yaml.safe_dump(spec, sort_keys=False))
+        run_names[task] = run_name
+    return run_names
+
+
+def local_task_files(tasks: list[str], data_dir: str | Path) -> dict[str, Path]:
+    """{task: <data_dir>/<task>.jsonl} for tasks with a local-data definition (the layout
+    alignment_tax.real_schema_fixtures writes under fixtures/benchmarks/)."""
+    return {t: Path(data_dir) / f"{t}.jsonl" for t in tasks if t in REAL_TASKS}
+
+
+def resolve_tasks(tasks: list[str], task_dir: str | Path | None,
+                  local_task_data: Mapping[str, str | Path] | None):
+    """(TaskManager, names of the tasks to run, temporary folder of the local-data YAMLs or
+    None). Keep the folder object alive until lm-eval has loaded the tasks: it is removed
+    when the object is garbage-collected."""
+    from lm_eval.tasks import TaskManager
+
+    local = {t: local_task_data[t] for t in tasks if t in (local_task_data or {})}
+    redirects = None
+    if local:
+        if task_dir is not None:
+            raise ValueError(
+                "evaluation.local_task_data runs lm-eval's real tasks on local files; it does "
+                "not apply to the toy world's task folder"
+            )
+        redirects = tempfile.TemporaryDirectory(prefix="local_tasks_")
+        renamed = write_local_task_yamls(local, redirects.name)
+        run_names = [renamed.get(t) or TASK_SUBSTITUTES.get(t, t) for t in tasks]
+        if len(local) == len(tasks):  # no built-in task needed: skip indexing lm-eval's
+            task_manager = TaskManager(include_path=redirects.name, include_defaults=False)
+        else:
+            task_manager = TaskManager(include_path=[redirects.name, str(LOCAL_TASKS_DIR)])
+    else:
+        task_manager = make_task_manager(task_dir)
+        run_names = [t if task_dir is not None else TASK_SUBSTITUTES.get(t, t) for t in tasks]
+    missing = [t for t in run_names if t not in task_manager.all_tasks]
+    if missing:
+        where = task_dir if task_dir is not None else "lm-eval's task registry"
+        raise KeyError(f"benchmark task(s) {missing} not found in {where}")
+    return task_manager, run_names, redirects
+
+
 @contextlib.contextmanager
 def _without_env_report() -> Iterator[None]:
     """Skip lm-eval's environment report for one ``simple_evaluate`` call.
@@ -83,6 +236,7 @@ def run_tasks(
     tasks: list[str],
     *,
     task_dir: str | Path | None = None,
+    local_task_data: Mapping[str, str | Path] | None = None,
     batch_size: int = 8,
     num_fewshot: int = 0,
     limit: int | None = None,
@@ -93,7 +247,8 @@ def run_tasks(
     """Run lm-eval on an in-memory model; return lm-eval's results dict (serialisable).
 
     ``tasks`` are config names; substitutes (TASK_SUBSTITUTES) are run in their place when
-    the real tasks are used, and their results are renamed back.
+    the real tasks are used, and their results are renamed back. ``local_task_data``
+    ({task: JSONL file}) runs those real tasks on local files (write_local_task_yamls).
     """
     import lm_eval
     from lm_eval.models.huggingface import HFLM
@@ -101,12 +256,8 @@ def run_tasks(
 
     if not tasks:
         raise ValueError("no benchmark tasks given")
-    task_manager = make_task_manager(task_dir)
-    run_names = [t if task_dir is not None else TASK_SUBSTITUTES.get(t, t) for t in tasks]
-    missing = [t for t in run_names if t not in task_manager.all_tasks]
-    if missing:
-        where = task_dir if task_dir is not None else "lm-eval's task registry"
-        raise KeyError(f"benchmark task(s) {missing} not found in {where}")
+    # redirects: the local-data task YAMLs' folder, removed when run_tasks returns
+    task_manager, run_names, redirects = resolve_tasks(tasks, task_dir, local_task_data)
 
     if tokenizer.pad_token_id is None:
         raise ValueError("tokenizer has no pad token; lm-eval batches need one")
@@ -126,7 +277,7 @@ def run_tasks(
             # greedy decoding for every generation task (the authors' setting)
             gen_kwargs={"do_sample": False, "temperature": 0.0},
             bootstrap_iters=bootstrap_iters,
-            log_samples=False,
+            log_samples=True,  # per-item metrics for item_scores; the scores are unchanged
             random_seed=seed,
             numpy_random_seed=seed,
             torch_random_seed=seed,
@@ -135,7 +286,8 @@ def run_tasks(
     # results hold torch dtypes and other objects: round-trip through JSON the lm-eval way
     results = json.loads(json.dumps(results, default=handle_non_serializable))
     rename = {run: name for run, name in zip(run_names, tasks, strict=True) if run != name}
-    for key in ("results", "n-samples", "configs", "versions", "higher_is_better", "n-shot"):
+    for key in ("results", "n-samples", "configs", "versions", "higher_is_better", "n-shot",
+                "samples"):
         section = results.get(key) or {}
         for run, name in rename.items():
             if run in section:
@@ -172,6 +324,59 @@ def extract_task_scores(results: dict[str, Any], tasks: list[str], metric: str) 
     return scores
 
 
+BLEU_STAT_COLUMNS = ("sys_len", "ref_len", *(f"correct_{n}" for n in range(1, 5)),
+                     *(f"total_{n}" for n in range(1, 5)))
+ITEM_COLUMNS = ("task", "doc_id", "metric", "value", *BLEU_STAT_COLUMNS)
+
+
+def bleu_item_stats(reference, prediction) -> dict[str, int]:
+    """sacreBLEU's sufficient statistics of one (reference(s), prediction) item, formatted
+    as lm-eval's ``bleu`` aggregation formats them, so that their sum over items gives
+    lm-eval's corpus BLEU (``sacrebleu.BLEU.compute_bleu``)."""
+    import sacrebleu
+    from lm_eval.api.metrics import _sacreformat
+
+    refs, preds = _sacreformat([reference], [prediction])
+    score = sacrebleu.BLEU().corpus_score(preds, refs)
+    stats = {"sys_len": int(score.sys_len), "ref_len": int(score.ref_len)}
+    for n in range(4):
+        stats[f"correct_{n + 1}"] = int(score.counts[n])
+        stats[f"total_{n + 1}"] = int(score.totals[n])
+    return stats
+
+
+def item_scores(results: dict[str, Any], tasks: list[str], metric: str) -> list[dict]:
+    """One row per (task, item) from lm-eval's logged samples (``log_samples=True``): the
+    item's ``metric`` value (accuracy, F1), or for BLEU its sufficient statistics."""
+    samples = results.get("samples") or {}
+    rows = []
+    for task in tasks:
+        if task not in samples:
+            raise KeyError(f"lm-eval logged no samples for task '{task}'")
+        for sample in sorted(samples[task], key=lambda s: s["doc_id"]):
+            if metric not in sample:
+                raise KeyError(f"task '{task}': logged sample has no metric '{metric}'")
+            row = {"task": task, "doc_id": int(sample["doc_id"]), "metric": metric}
+            if metric == "bleu":
+                reference, prediction = sample[metric]
+                row.update(value=math.nan, **bleu_item_stats(reference, prediction))
+            else:
+                row["value"] = _as_float(sample[metric])
+            rows.append(row)
+    return rows
+
+
+def write_item_scores(rows: list[dict], path: str | Path) -> None:
+    """The per-item sidecar of one evaluation job (CSV, columns ITEM_COLUMNS)."""
+    import pandas as pd
+
+    from alignment_tax.io import atomic_path
+
+    frame = pd.DataFrame(rows, columns=list(ITEM_COLUMNS))
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
 def _library_versions() -> dict[str, str]:
     import torch
     import transformers
@@ -186,13 +391,18 @@ def evaluate_category(
     tasks: list[str],
     *,
     task_dir: str | Path | None = None,
+    local_task_data: Mapping[str, str | Path] | None = None,
     batch_size: int = 8,
     num_fewshot: int = 0,
     limit: int | None = None,
     seed: int = 0,
     bootstrap_iters: int = 1000,
+    items: list | None = None,
 ) -> dict[str, Any]:
-    """Scores of one benchmark category: per task and the category mean, plus provenance."""
+    """Scores of one benchmark category: per task and the category mean, plus provenance.
+
+    ``items``: a list that receives the per-item rows (``item_scores``), kept out of the
+    returned summary so that the summary JSON is the same with or without them."""
     import lm_eval
 
     metric = metric_for(category)
@@ -202,6 +412,7 @@ def evaluate_category(
         tokenizer,
         tasks,
         task_dir=task_dir,
+        local_task_data=local_task_data,
         batch_size=batch_size,
         num_fewshot=num_fewshot,
         limit=limit,
@@ -210,6 +421,8 @@ def evaluate_category(
     )
     seconds = time.perf_counter() - start
     task_scores = extract_task_scores(results, tasks, metric)
+    if items is not None:
+        items.extend(item_scores(results, tasks, metric))
     out = {
         "group": category,
         "metric": metric,
@@ -225,6 +438,9 @@ def evaluate_category(
             "substitutes": {t: TASK_SUBSTITUTES[t] for t in tasks if t in TASK_SUBSTITUTES}
             if task_dir is None
             else {},
+            # real tasks run on local files instead of the hub copies
+            "local_task_data": {t: str(p) for t, p in (local_task_data or {}).items()
+                                if t in tasks},
         },
         "lm_eval_version": getattr(lm_eval, "__version__", "unknown"),
         "library_versions": _library_versions(),

@@ -19,6 +19,13 @@ def _fail(key: str, message: str) -> None:
     raise ConfigError(f"config key '{key}': {message}")
 
 
+def names_with_hma(config: dict[str, Any]) -> list[str]:
+    """The pairs HMA is fitted for: trained RLHF algorithms and public pairs."""
+    from alignment_tax.variants import pairs
+
+    return [name for name, _ in pairs(config)]
+
+
 def pattern_offsets(pattern: str) -> list[float]:
     """Offsets of a per-part ratio pattern such as 'a|a|a-0.1' -> [0.0, 0.0, -0.1]."""
     offsets = []
@@ -41,8 +48,36 @@ def layer_count(config: dict[str, Any]) -> int | None:
     return min(counts) if counts else None
 
 
+# Policies that keep each method what its name says, whatever the config: MA must be theta
+# at alpha 0 and theta0 at alpha 1 ("part" and "alpha" both merge at alpha there; "theta0"
+# or "theta" would copy one endpoint into the other); part-wise MA must leave every tensor
+# outside the averaged part at theta ("part", or "theta" for tensors never averaged).
+ENDPOINT_POLICIES = {
+    "ma": (("part", "alpha"), "MA at alpha 0 would not be theta, or at alpha 1 not theta0"),
+    "partwise": (("part", "theta"), "part-wise MA would change tensors outside the "
+                 "averaged part (they must stay theta)"),
+}
+
+
+def check_merge_policies(config: dict[str, Any]) -> None:
+    """merging.norms / embeddings / lm_head must not break MA's endpoints or part-wise MA
+    (a plain string applies to every method: 'theta0' there breaks both)."""
+    from alignment_tax.variants import policies
+
+    for method, (allowed, why) in ENDPOINT_POLICIES.items():
+        for key, value in policies(config, method).items():
+            if value not in allowed:
+                _fail(f"merging.{key}", f"gives {method} the policy '{value}': {why}. "
+                      f"Allowed for {method}: {list(allowed)}; set a per-method mapping, "
+                      f"e.g. {{ma: part, partwise: part, hma: theta0}}")
+
+
 def check_config(config: dict[str, Any]) -> None:
     stages = config.get("stages", {})
+    seeds = (config.get("replicates") or {}).get("seeds")
+    if seeds and config.get("seed") not in seeds:
+        # the first seed is the run itself; a later one runs that replicate's chain alone
+        _fail("replicates.seeds", f"must contain seed ({config.get('seed')}), got {seeds}")
     base = config.get("base_model")
     pairs = config.get("pairs", [])
 
@@ -51,6 +86,14 @@ def check_config(config: dict[str, Any]) -> None:
             _fail("base_model", "missing, but stages.training is true")
         if base["source"] == "hub" and not base.get("hub_id"):
             _fail("base_model.hub_id", "required when base_model.source is 'hub'")
+        if base["source"] == "gguf":
+            if not base.get("gguf_file"):
+                _fail("base_model.gguf_file", "required when base_model.source is 'gguf'")
+            from alignment_tax.gguf_model import gguf_file_problem
+
+            problem = gguf_file_problem(base["gguf_file"])
+            if problem is not None:
+                _fail("base_model.gguf_file", problem)
         if (base["source"] == "toy") != bool(stages.get("toy_world")):
             _fail("stages.toy_world", "must be true exactly when base_model.source is 'toy'")
         algorithms = config.get("rlhf", {}).get("algorithms", [])
@@ -106,9 +149,31 @@ def check_config(config: dict[str, Any]) -> None:
         if unknown:
             _fail(key, f"names unknown pairs {unknown}; pairs are {sorted(pair_names)}")
 
+    check_merge_policies(config)
+
     hma = merging.get("hma", {})
     if hma.get("n_train_samples", 0) > hma.get("n_top_samples", float("inf")):
         _fail("merging.hma.n_train_samples", "is larger than merging.hma.n_top_samples")
+    n_drawn = hma.get("n_train_samples", 0) + hma.get("n_heldout_samples", 0)
+    if n_drawn > hma.get("n_top_samples", float("inf")):
+        _fail("merging.hma.n_heldout_samples", f"n_train_samples + n_heldout_samples "
+              f"({n_drawn}) is larger than merging.hma.n_top_samples")
+    hub_prompts = hma.get("prompts") or not stages.get("toy_world")
+    if hma.get("Ks") and hma.get("alphas") and hub_prompts and hma.get("n_prompts") is None:
+        _fail("merging.hma.n_prompts", "must be set when D_theta's prompts come from a hub "
+              "data set (merging.hma.prompts, or HH-RLHF's): every prompt is answered by "
+              "the model, and null would mean all of them")
+    if hma.get("Ks") and hma.get("alphas"):
+        lrs = hma.get("lrs")
+        if not lrs:
+            _fail("merging.hma.lrs", "is missing: HMA needs candidate learning rates")
+        if isinstance(lrs, dict):
+            missing = sorted(set(names_with_hma(config)) - set(lrs))
+            if missing:
+                _fail("merging.hma.lrs", f"has no candidate list for pairs {missing}")
+    if hma.get("n_prompts") is not None and hma["n_prompts"] < hma.get("n_top_samples", 0):
+        _fail("merging.hma.n_prompts", f"({hma['n_prompts']}) is smaller than "
+              f"merging.hma.n_top_samples ({hma['n_top_samples']})")
 
     benchmarks = config.get("evaluation", {}).get("benchmarks", {})
     if not any(benchmarks.values()):
@@ -116,6 +181,14 @@ def check_config(config: dict[str, Any]) -> None:
     toy_names = [b for group in benchmarks.values() for b in group if b.startswith("toy_")]
     if toy_names and not stages.get("toy_world"):
         _fail("evaluation.benchmarks", f"toy tasks {toy_names} need stages.toy_world: true")
+    local_tasks = sorted(config.get("evaluation", {}).get("local_task_data") or {})
+    if local_tasks and stages.get("toy_world"):
+        _fail("evaluation.local_task_data", "redirects lm-eval's real tasks; the toy world "
+              "evaluates its own task folder (set stages.toy_world: false)")
+    unnamed = [t for t in local_tasks if not any(t in group for group in benchmarks.values())]
+    if unnamed:
+        _fail("evaluation.local_task_data", f"names tasks {unnamed} that "
+              "evaluation.benchmarks does not list")
 
     if stages.get("baselines"):
         iterations = config.get("rlhf", {}).get("rsf", {}).get("iterations", 0)
@@ -127,3 +200,8 @@ def check_config(config: dict[str, Any]) -> None:
                 )
     if stages.get("gpt4_judge") and not config.get("evaluation", {}).get("gpt4_judge"):
         _fail("evaluation.gpt4_judge", "missing, but stages.gpt4_judge is true")
+    alpaca_eval = config.get("datasets", {}).get("alpaca_eval") or {}
+    if (stages.get("gpt4_judge") and not alpaca_eval.get("hub_id")
+            and not config["evaluation"]["gpt4_judge"].get("glm_data")):
+        _fail("evaluation.gpt4_judge.glm_data", "must name a local df_gamed.csv (the length-"
+              "controlled win rate's data) when datasets.alpaca_eval has no hub_id")

@@ -29,26 +29,21 @@ def _torch_dtype(dtype: str | None):
     return getattr(torch, dtype)
 
 
-def _ensure_pad(tokenizer):
-    # batched generation and lm-eval need a pad token; decoder-only checkpoints often lack one
-    if tokenizer.pad_token_id is None:
-        if tokenizer.eos_token is None:
-            raise ValueError("tokenizer has neither a pad nor an eos token")
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_variant(recipe_path: str | Path, *, device: str | None = None, dtype: str | None = None):
-    """(model, tokenizer) of a recipe, built in memory; model in eval mode on ``device``."""
+def load_variant(recipe_path: str | Path, *, device: str | None = None, dtype: str | None = None,
+                 use_fast: bool = True, trust_remote_code: bool = False):
+    """(model, tokenizer, recipe) of a recipe, built in memory; model in eval mode on
+    ``device``. ``use_fast`` / ``trust_remote_code``: the config's loading options
+    (alignment_tax.loading.loading_options)."""
     from alignment_tax.recipes import ModelCache, load_recipe, load_tokenizer, materialize
 
     recipe_path = Path(recipe_path)
     if not recipe_path.is_file():
         raise FileNotFoundError(f"recipe not found: {recipe_path}")
     recipe = load_recipe(recipe_path)
-    cache = ModelCache(device=pick_device(device), dtype=_torch_dtype(dtype))
+    cache = ModelCache(device=pick_device(device), dtype=_torch_dtype(dtype),
+                       use_fast=use_fast, trust_remote_code=trust_remote_code)
     model = materialize(recipe, cache)
-    tokenizer = _ensure_pad(load_tokenizer(recipe))
+    tokenizer = load_tokenizer(recipe, use_fast=use_fast, trust_remote_code=trust_remote_code)
     return model, tokenizer, recipe
 
 
@@ -57,22 +52,22 @@ def load_reward_model(
     *,
     device: str | None = None,
     dtype: str | None = None,
-    use_fast_tokenizer: bool = True,
+    use_fast: bool = True,
+    trust_remote_code: bool = False,
 ):
-    """(reward model, tokenizer) saved with save_pretrained (one-label sequence classifier).
-
-    use_fast_tokenizer=False for OpenLLaMA, whose fast tokenizer is known to be wrong.
-    """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """(reward model, tokenizer) saved with save_pretrained (one-label sequence classifier),
+    from safetensors only. use_fast=False for OpenLLaMA, whose fast tokenizer is known to
+    be wrong."""
+    from alignment_tax.loading import load_sequence_classifier, load_tokenizer
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"no reward model (config.json) in {model_dir}")
-    kwargs = {"dtype": _torch_dtype(dtype)} if dtype else {}
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, **kwargs)
+    model = load_sequence_classifier(model_dir, dtype=_torch_dtype(dtype),
+                                     trust_remote_code=trust_remote_code)
     if model.config.num_labels != 1:
         raise ValueError(f"reward model in {model_dir} has {model.config.num_labels} labels, not 1")
-    tokenizer = _ensure_pad(AutoTokenizer.from_pretrained(model_dir, use_fast=use_fast_tokenizer))
+    tokenizer = load_tokenizer(model_dir, use_fast=use_fast, trust_remote_code=trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(pick_device(device)).eval().requires_grad_(False), tokenizer

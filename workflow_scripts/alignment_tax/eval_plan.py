@@ -7,15 +7,17 @@ stages are on). No torch import here: Snakemake imports this while it parses the
 
 from __future__ import annotations
 
+from alignment_tax.replicates import result_path, results_root
 from alignment_tax.variants import variant_ids, variant_input_dirs
 
 BENCHMARK_GROUPS = ("common_sense", "reading", "translation")
-# a variant id is a path such as rsf/hma/K3/lr0.05/alpha0.2
+# a variant id is a path such as rsf/hma/K3/alpha0.2
 VARIANT_PATTERN = r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*"
 
 
 def _results(config: dict) -> str:
-    return f"results/{config['run_name']}"
+    """The active seed's results (alignment_tax.replicates: results/<run>/ for the first)."""
+    return results_root(config)
 
 
 def _stage(config: dict, name: str) -> bool:
@@ -38,11 +40,50 @@ def eval_variants(config: dict) -> list[str]:
     return variant_ids(config)
 
 
+def judged_variants(config: dict) -> list[str]:
+    """The models the GPT-4 judge sees: table 1's, per public pair the RLHF model (theta)
+    and HMA at alpha 0.2 (K = 3 where fitted, else the first K). The paper judged only
+    these ("due to the limited quota"); every AlpacaEval 2.0 call costs money."""
+    from alignment_tax.variants import all_variants
+
+    public = {p["name"] for p in config.get("pairs", [])}
+    Ks = config.get("merging", {}).get("hma", {}).get("Ks", [])
+    hma_K = 3 if 3 in Ks else (Ks[0] if Ks else None)
+    return [
+        v.id for v in all_variants(config) if v.pair in public and (
+            (v.method == "plain" and v.alpha == 0.0)
+            or (v.method == "hma" and v.K == hma_K and abs(v.alpha - 0.2) < 1e-9))
+    ]
+
+
+def judge_glm_data_inputs(config: dict) -> dict:
+    """A local df_gamed.csv for the judge's length control (evaluation.gpt4_judge.glm_data),
+    else nothing: rule fetch_alpaca_eval_glm_data fetches it from the hub."""
+    local = config["evaluation"].get("gpt4_judge", {}).get("glm_data")
+    return {"local": local} if local else {}
+
+
 def eval_files(config: dict) -> list[str]:
-    """Every results/<run>/eval/<variant>/<group>.json of the configuration."""
+    """Every results/<run>/eval/<variant>/<group>.json of the configuration (gpt4: table
+    1's variants only)."""
     root = _results(config)
+    judged = set(judged_variants(config)) if "gpt4" in eval_groups(config) else set()
     return [
         f"{root}/eval/{v}/{g}.json" for v in eval_variants(config) for g in eval_groups(config)
+        if g != "gpt4" or v in judged
+    ]
+
+
+def item_files(config: dict) -> list[str]:
+    """The per-item scores of every variant (the bootstrap of the paper's claims): the
+    benchmark jobs' <group>.items.csv, and the reward JSONs, which hold every prompt's
+    reward."""
+    root = _results(config)
+    groups = [g for g in eval_groups(config) if g in BENCHMARK_GROUPS or g == "reward"]
+    return [
+        f"{root}/eval/{v}/{g}.json" if g == "reward" else f"{root}/eval/{v}/{g}.items.csv"
+        for v in eval_variants(config)
+        for g in groups
     ]
 
 
@@ -62,7 +103,7 @@ def benchmark_inputs(config: dict, variant: str) -> dict:
     """variant_inputs plus the toy world's lm-eval task folder (paper tasks: lm-eval's own)."""
     inputs = variant_inputs(config, variant)
     if _stage(config, "toy_world"):
-        inputs["tasks"] = f"{_results(config)}/data/tasks"
+        inputs["tasks"] = result_path(config, "data/tasks")  # shared by every seed
     return inputs
 
 

@@ -79,14 +79,13 @@ def _method(name: str, **equal) -> Callable[[pd.DataFrame], pd.Series]:
     return select
 
 
-def _hma(K: int | None = None, default_lr: bool = True) -> Callable[[pd.DataFrame], pd.Series]:
+def _hma(K: int | None = None) -> Callable[[pd.DataFrame], pd.Series]:
+    """HMA variants (of K parts): each is the candidate fit (lr, epsilon) of least held-out
+    loss on D_theta, chosen before any evaluation (rule select_hma)."""
     def select(df: pd.DataFrame) -> pd.Series:
         mask = df["method"] == "hma"
         if K is not None:
             mask &= df["K"] == K
-        if default_lr:
-            mask &= df["hyper"].map(lambda h: bool(json.loads(h).get("default_lr", True))
-                                    if isinstance(h, str) else True)
         return mask
 
     return select
@@ -201,7 +200,8 @@ def artifacts(config: dict) -> dict[str, Artifact]:
                 Series(f"HMA K={k}", rsf, _hma(k)) for k in Ks) + (ma(rsf),)))
             out["fig5"] = Artifact("fig5", "HMA vs MA", "tradeoff", tuple(rows))
         if config.get("merging", {}).get("adamerging"):
-            out["fig15"] = Artifact("fig15", "AdaMerging (fitted on Reading) vs MA (RSF)",
+            out["fig15"] = Artifact("fig15", "AdaMerging (fitted on Reading items disjoint from "
+                                    "the evaluated ones) vs MA (RSF)",
                                     "tradeoff", (("RSF", (
                                         Series("AdaMerging", rsf, _method("adamerging")),
                                         ma(rsf))),), categories=("reading", "common_sense"))
@@ -320,6 +320,19 @@ def _x_label(x: str) -> str:
             "pairrm_win_rate": "PairRM win rate vs GPT-4 references"}.get(x, x)
 
 
+def _seed_error_bars(ax, pts: pd.DataFrame, x: str, y: str, color: str) -> None:
+    """Standard errors over replicate seeds (tables averaged by alignment_tax.replicates,
+    which carry n_seeds) as error bars on both axes; one-seed tables draw none."""
+    if "n_seeds" not in pts.columns or not (pts["n_seeds"] > 1).any():
+        return
+    errors = {}
+    for axis, column in (("xerr", x), ("yerr", y)):
+        if f"{column}_stderr" in pts.columns:
+            errors[axis] = np.nan_to_num(pts[f"{column}_stderr"].to_numpy(dtype=float))
+    ax.errorbar(pts[x], pts[y], fmt="none", ecolor=color, elinewidth=0.7, capsize=1.5,
+                alpha=0.7, **errors)
+
+
 def _draw_tradeoff(artifact: Artifact, tables, style):
     nrows, ncols = len(artifact.rows), len(artifact.categories)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows + 0.6),
@@ -336,6 +349,7 @@ def _draw_tradeoff(artifact: Artifact, tables, style):
                     continue
                 ax.plot(pts[artifact.x], pts[category], marker="o", ms=3.5, lw=1.2,
                         color=f"C{i}", label=series.label)
+                _seed_error_bars(ax, pts, artifact.x, category, color=f"C{i}")
                 drawn.append(pts[[artifact.x, category]].to_numpy())
                 summary["series"][f"{row_title}/{series.label}/{category}"] = len(pts)
                 summary["points"] += len(pts)
@@ -409,6 +423,7 @@ def _draw_training_curve(artifact: Artifact, tables, style):
         pts = series_points(df, series, series.order_by, name)
         if not pts.empty:
             ax.plot(pts[series.order_by], pts[name], marker="o")
+            _seed_error_bars(ax, pts, series.order_by, name, color="C0")
             ax.set_xticks(pts[series.order_by].astype(int).unique())
             summary["points"] += len(pts)
         ax.set_title("alignment reward" if name == "reward" else name.replace("_", " "))
@@ -427,8 +442,11 @@ def table1_frame(artifact: Artifact, tables) -> pd.DataFrame:
             for category in BENCHMARK_CATEGORIES:
                 pts = series_points(tables[category], series, "variant", category)
                 row[category] = pts[category].iloc[0] if not pts.empty else np.nan
-                if not pts.empty and "gpt4_win_rate" in pts:
-                    row["win_rate"] = pts["gpt4_win_rate"].iloc[0]
+                # AlpacaEval 2.0 win rate and length-controlled win rate, percent
+                for column, name in (("gpt4_win_rate", "win_rate"),
+                                     ("gpt4_lc_win_rate", "lc_win_rate")):
+                    if not pts.empty and column in pts:
+                        row[name] = pts[column].iloc[0]
             rows.append(row)
     ours = pd.DataFrame(rows).assign(source="this run")
     paper = PAPER_TABLE1.assign(source="paper (Lin et al., 2024, table 1)")

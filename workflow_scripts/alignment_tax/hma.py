@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import functional_call
 
-from alignment_tax.merging import check_state_dicts, tensor_kind
+from alignment_tax.merging import check_state_dicts, policy_anchor, tensor_kind
 
 
 def hma_ratios(logits: torch.Tensor, alpha: float, epsilon: float = 0.0) -> torch.Tensor:
@@ -67,6 +67,29 @@ def l1_weights(ranges: Sequence[tuple[int, int]], num_layers: int) -> torch.Tens
 # --------------------------------------------------------------------------- merged params
 
 
+class _MergeTensor(torch.autograd.Function):
+    """merged = base + weight * delta, summed in fp32 and rounded once to base's dtype.
+
+    Written by hand because autograd's own fp32 version (base.float() + weight *
+    delta.float()) keeps an fp32 copy of every delta alive for the backward pass (28 GB
+    more for a 7B bf16 pair); this one keeps only the delta it already holds and upcasts
+    it tensor by tensor when the gradient of the (fp32, 0-dim) weight is needed.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, base, delta):
+        ctx.save_for_backward(delta)
+        if base.dtype == torch.float32:
+            return torch.addcmul(base, delta, weight)
+        return torch.addcmul(base.float(), delta.float(), weight).to(base.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (delta,) = ctx.saved_tensors
+        grad_weight = torch.dot(grad.reshape(-1).float(), delta.reshape(-1).float())
+        return grad_weight, None, None
+
+
 class MergedParameters:
     """theta0 (kept in the module) + delta per part; builds the merged parameter dict.
 
@@ -89,19 +112,18 @@ class MergedParameters:
             for layer in range(start, end):
                 layer_part[layer] = k
         num_layers = ranges[-1][1]
+        tied = bool(getattr(model.config, "tie_word_embeddings", False))
         self.source: dict[str, int | float] = {}
         for name in names:
             kind, layer = tensor_kind(name)
             if kind == "linear":
                 self.source[name] = layer_part[layer]
                 continue
-            policy = policies[{"norm": "norms", "final_norm": "norms", "embeddings":
-                               "embeddings", "lm_head": "lm_head"}[kind]]
+            # the same rule as the recipe's ratio map (a tied lm_head/embedding matrix
+            # follows lm_head), so the fitted merge is the one materialize() builds
+            key, anchor = policy_anchor(kind, layer, num_layers, tied=tied)
+            policy = policies[key]
             if policy == "part":
-                if kind == "embeddings":
-                    anchor = 0
-                else:
-                    anchor = layer if layer is not None else num_layers - 1
                 self.source[name] = layer_part[anchor]
             else:
                 self.source[name] = {"alpha": alpha, "theta0": 1.0, "theta": 0.0}[policy]
@@ -123,9 +145,10 @@ class MergedParameters:
         weights_on_theta = 1.0 - ratios  # fp32, live: gradients flow back to the logits
         out = {}
         for name, base in self.base.items():
-            weight = weights_on_theta[self.source[name]].to(base.dtype)
-            # one fused op: base + weight * delta, no temporary the size of the tensor
-            out[name] = torch.addcmul(base, self.delta[name], weight)
+            # the weight stays fp32 (never cast to the weights' dtype: near 0.8 a bf16 step
+            # is 0.004, larger than a whole 2e-5 update of a ratio)
+            out[name] = _MergeTensor.apply(weights_on_theta[self.source[name]], base,
+                                           self.delta[name])
         return out
 
     def loss(self, ratios: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -139,10 +162,12 @@ class MergedParameters:
 def encode_examples(tokenizer, examples: Sequence[tuple[str, str]], max_length: int) -> list:
     """(prompt, response) -> (input ids, labels) with the prompt masked: the loss is the
     log-likelihood of the response given the prompt (Eq. 9). Long rows are cut at
-    max_length (merging.hma.block_size)."""
+    max_length (merging.hma.block_size). The prompt gets the tokenizer's default special
+    tokens (a BOS for LLaMA/Mistral tokenizers), as when D_theta's answers were sampled
+    (generation.sample_responses)."""
     rows = []
     for prompt, response in examples:
-        p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        p = tokenizer(prompt)["input_ids"]
         r = tokenizer(response, add_special_tokens=False)["input_ids"]
         if tokenizer.eos_token_id is not None:
             r = r + [tokenizer.eos_token_id]
@@ -188,8 +213,9 @@ class FitSettings:
 
 def fit_ratios(model, theta_state, tokenizer, examples: Sequence[tuple[str, str]], *,
                ranges: Sequence[tuple[int, int]], policies: Mapping[str, str],
-               settings: FitSettings, log=None,
-               summary: dict | None = None) -> tuple[list[float], list[dict]]:
+               settings: FitSettings, log=None, summary: dict | None = None,
+               heldout: Sequence[tuple[str, str]] | None = None,
+               ) -> tuple[list[float], list[dict]]:
     """Fit one ratio per range (weight on theta0, mean held at settings.alpha).
 
     ``model`` is theta0 loaded as a module (its constant tensors are overwritten by the
@@ -198,6 +224,10 @@ def fit_ratios(model, theta_state, tokenizer, examples: Sequence[tuple[str, str]
     one dict per step: step, epoch, lr, loss, nll, l1, ratio_1..ratio_K.
     ``summary``, when given, receives the mean NLL over ALL examples at the start (every
     ratio = alpha, i.e. plain averaging) and at the fitted ratios: nll_at_alpha, nll_fitted.
+    ``heldout`` rows are never fitted on: after fitting, ``summary`` gets their mean NLL at
+    alpha and at the fitted ratios (heldout_nll_at_alpha, heldout_nll) and the objective on
+    them (heldout_loss = heldout_nll + the L1 term at the fitted ratios), which selects
+    among candidate learning rates and epsilons (hma_selection.select_candidate).
     """
     if not 0.0 <= settings.alpha <= 1.0:
         raise ValueError(f"alpha {settings.alpha} outside [0, 1]")
@@ -254,6 +284,15 @@ def fit_ratios(model, theta_state, tokenizer, examples: Sequence[tuple[str, str]
                                                    settings.batch_size)
             summary["nll_fitted"] = _dataset_nll(merged, final, rows, pad, device,
                                                  settings.batch_size)
+            if heldout:
+                held = encode_examples(tokenizer, heldout, settings.max_length)
+                summary["n_heldout"] = len(held)
+                summary["heldout_nll_at_alpha"] = _dataset_nll(merged, start, held, pad,
+                                                               device, settings.batch_size)
+                summary["heldout_nll"] = _dataset_nll(merged, final, held, pad, device,
+                                                      settings.batch_size)
+                l1 = settings.l1_weight * (weights * (final - settings.alpha).abs()).sum()
+                summary["heldout_loss"] = summary["heldout_nll"] + float(l1)
     return [float(r) for r in final], curve
 
 
@@ -269,16 +308,18 @@ def _dataset_nll(merged: MergedParameters, ratios, rows, pad, device, batch_size
     return total / max(tokens, 1)
 
 
-def load_pair_for_fit(theta0_dir: str, theta_dir: str, *, device: str = "cpu", dtype=None):
-    """theta0 as a module (gradients off) and theta's state dict; checks the pair first."""
-    from transformers import AutoModelForCausalLM
-
+def load_pair_for_fit(theta0_dir: str, theta_dir: str, *, device: str = "cpu", dtype=None,
+                      use_fast: bool = True, trust_remote_code: bool = False):
+    """theta0 as a module (gradients off) and theta's state dict; checks the pair first.
+    Both load from safetensors only (alignment_tax.loading)."""
+    from alignment_tax.loading import load_causal_lm
     from alignment_tax.merging import validate_pair
 
-    validate_pair(theta0_dir, theta_dir)
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = AutoModelForCausalLM.from_pretrained(theta0_dir, **kwargs).to(device)
-    theta = AutoModelForCausalLM.from_pretrained(theta_dir, **kwargs)
+    validate_pair(theta0_dir, theta_dir, use_fast=use_fast, trust_remote_code=trust_remote_code)
+    model = load_causal_lm(theta0_dir, dtype=dtype, trust_remote_code=trust_remote_code,
+                           what="theta0").to(device)
+    theta = load_causal_lm(theta_dir, dtype=dtype, trust_remote_code=trust_remote_code,
+                           what="theta")
     theta_state = {k: v.detach().to(device) for k, v in theta.state_dict().items()}
     del theta
     return model.requires_grad_(False), theta_state
@@ -289,16 +330,21 @@ def load_pair_for_fit(theta0_dir: str, theta_dir: str, *, device: str = "cpu", d
 
 def build_dataset(policy, reward_model, tokenizer, prompts: Sequence[str], *,
                   n_top: int, n_train: int, max_new_tokens: int, temperature: float,
-                  batch_size: int, seed: int, rm_tokenizer=None) -> list[dict]:
+                  batch_size: int, seed: int, rm_tokenizer=None,
+                  n_heldout: int = 0) -> list[dict]:
     """D_theta: the RLHF policy's answers to RLHF training prompts, ranked by the reward
-    model; ``n_train`` rows drawn (seeded) from the ``n_top`` highest-reward answers
-    (paper: 2000 of the best 5000). Rows: {"prompt", "response", "reward"}.
-    ``reward_model=None`` skips the ranking (the first ``n_top`` answers, rewards 0)."""
+    model; ``n_train`` + ``n_heldout`` rows drawn (seeded) from the ``n_top``
+    highest-reward answers (paper: 2000 of the best 5000). Rows: {"prompt", "response",
+    "reward", "split"}; split is "train" for the rows HMA fits on and "heldout" for a
+    seeded split of ``n_heldout`` rows that only scores the fits (learning-rate and
+    epsilon selection). ``reward_model=None`` skips the ranking (the first ``n_top``
+    answers, rewards 0)."""
     from alignment_tax.generation import sample_responses
     from alignment_tax.reward_scoring import score_texts
 
-    if n_train > n_top:
-        raise ValueError(f"merging.hma.n_train_samples ({n_train}) > n_top_samples ({n_top})")
+    if n_train + n_heldout > n_top:
+        raise ValueError(f"merging.hma.n_train_samples ({n_train}) + n_heldout_samples "
+                         f"({n_heldout}) > n_top_samples ({n_top})")
     responses = [r[0] for r in sample_responses(
         policy, tokenizer, list(prompts), n=1, max_new_tokens=max_new_tokens,
         temperature=temperature, batch_size=batch_size, seed=seed)]
@@ -311,7 +357,29 @@ def build_dataset(policy, reward_model, tokenizer, prompts: Sequence[str], *,
             for p, r, s in zip(prompts, responses, rewards, strict=True) if r.strip()]
     rows.sort(key=lambda row: row["reward"], reverse=True)
     top = rows[:n_top]
-    if len(top) < n_train:
-        raise ValueError(f"only {len(top)} non-empty answers for n_train_samples={n_train}")
-    picked = sorted(random.Random(seed).sample(range(len(top)), n_train))
-    return [top[i] for i in picked]
+    if len(top) < n_train + n_heldout:
+        raise ValueError(f"only {len(top)} non-empty answers for n_train_samples={n_train} "
+                         f"+ n_heldout_samples={n_heldout}")
+    picked = random.Random(seed).sample(range(len(top)), n_train + n_heldout)
+    heldout = set(picked[:n_heldout])
+    return [{**top[i], "split": "heldout" if i in heldout else "train"} for i in sorted(picked)]
+
+
+def chat_prompts(tokenizer, prompts: Sequence[str]) -> list[str]:
+    """Each prompt as the model's own chat template renders one user turn, ending where the
+    assistant's answer starts (add_generation_prompt=True). A BOS token that the template
+    writes is dropped when the tokenizer adds one itself (generation and fitting tokenise
+    with the default special tokens), so the model sees exactly one."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("merging.hma.prompts.chat_template is true, but theta's tokenizer "
+                         "has no chat template")
+    bos = tokenizer.bos_token
+    adds_bos = bos is not None and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]
+    out = []
+    for prompt in prompts:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                             tokenize=False, add_generation_prompt=True)
+        if adds_bos and text.startswith(bos):
+            text = text[len(bos):]
+        out.append(text)
+    return out

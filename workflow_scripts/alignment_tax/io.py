@@ -81,9 +81,28 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
+def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
+    """Rows of a JSONL file (blank lines skipped). Every row must be a JSON object holding
+    the ``required`` fields; errors name the file, the line number and the field."""
+    required = tuple(required)
+    rows = []
     with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}, line {line_no}: not valid JSON ({err.msg}, "
+                                 f"column {err.colno})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}, line {line_no}: not a JSON object")
+            missing = [key for key in required if key not in row]
+            if missing:
+                raise ValueError(f"{path}, line {line_no}: missing field "
+                                 f"{', '.join(repr(k) for k in missing)}")
+            rows.append(row)
+    return rows
 
 
 def _json_default(obj: Any) -> Any:

@@ -129,17 +129,42 @@ def tensor_kind(name: str) -> tuple[str, int | None]:
     raise ValueError(f"tensor {name!r} is neither in a decoder layer nor embeddings/norm/lm_head")
 
 
+def policy_anchor(kind: str, layer: int | None, num_layers: int, *,
+                  tied: bool = False) -> tuple[str, int]:
+    """(policy key, anchor layer) of a tensor outside the decoder's linear layers: which
+    of merging.norms / embeddings / lm_head decides its ratio, and the layer whose part
+    it follows under the "part" policy.
+
+    Tied embeddings (lm_head shares the embedding matrix, e.g. Gemma): the one matrix
+    follows lm_head's policy, as in the authors' code, where every merge writes the
+    embedding and lm_head entries of the state dict and load_state_dict copies lm_head's
+    last into the shared matrix (whole-model and HMA merges: lm_head at alpha; part-wise:
+    lm_head's ratio). Under "part" it therefore goes with the output part.
+    """
+    if kind == "norm":
+        return "norms", layer
+    if kind == "final_norm":
+        return "norms", num_layers - 1
+    if kind == "embeddings" and not tied:
+        return "embeddings", 0
+    if kind in ("embeddings", "lm_head"):
+        return "lm_head", num_layers - 1
+    raise ValueError(f"tensor kind {kind!r} has no policy (linear layers follow their layer)")
+
+
 def ratio_map(
     names: Sequence[str],
     layer_ratios: Sequence[float],
     *,
     global_ratio: float,
     policies: Mapping[str, str],
+    tied: bool = False,
 ) -> dict[str, float]:
     """Ratio (weight on theta0) of every tensor name.
 
     ``layer_ratios`` has one ratio per decoder layer and applies to its linear layers;
-    ``policies`` maps "norms", "embeddings", "lm_head" to one of POLICIES.
+    ``policies`` maps "norms", "embeddings", "lm_head" to one of POLICIES; ``tied``: the
+    model ties lm_head to the embeddings (see policy_anchor).
     """
     for key in ("norms", "embeddings", "lm_head"):
         if policies.get(key) not in POLICIES:
@@ -160,14 +185,9 @@ def ratio_map(
             raise ValueError(f"tensor {name} is in layer {layer} but the recipe has {num_layers}")
         if kind == "linear":
             out[name] = float(layer_ratios[layer])
-        elif kind == "norm":
-            out[name] = by_policy(policies["norms"], layer_ratios[layer])
-        elif kind == "final_norm":
-            out[name] = by_policy(policies["norms"], layer_ratios[-1])
-        elif kind == "embeddings":
-            out[name] = by_policy(policies["embeddings"], layer_ratios[0])
         else:
-            out[name] = by_policy(policies["lm_head"], layer_ratios[-1])
+            key, anchor = policy_anchor(kind, layer, num_layers, tied=tied)
+            out[name] = by_policy(policies[key], layer_ratios[anchor])
     return out
 
 
@@ -238,9 +258,10 @@ def read_shapes(model_dir: str | Path) -> dict[str, tuple[int, ...]]:
     """Tensor shapes from the safetensors headers of a saved model (no weights loaded)."""
     from safetensors import safe_open
 
-    files = sorted(Path(model_dir).glob("*.safetensors"))
-    if not files:
-        raise FileNotFoundError(f"no *.safetensors in {model_dir}")
+    from alignment_tax.loading import require_safetensors
+
+    # names the folder (no safetensors, e.g. only a pickled .bin) or the unreadable file
+    files = require_safetensors(model_dir)
     shapes = {}
     for file in files:
         with safe_open(str(file), framework="pt") as handle:
@@ -249,7 +270,8 @@ def read_shapes(model_dir: str | Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def validate_pair(theta0_dir: str | Path, theta_dir: str | Path) -> dict:
+def validate_pair(theta0_dir: str | Path, theta_dir: str | Path, *, use_fast: bool = True,
+                  trust_remote_code: bool = False) -> dict:
     """Check, before loading any weights, that two saved models can be merged.
 
     Compares architecture fields of config.json, tensor names and shapes (safetensors
@@ -274,19 +296,20 @@ def validate_pair(theta0_dir: str | Path, theta_dir: str | Path) -> dict:
             raise PairMismatchError(
                 f"tensor {name}: theta0 {shapes0.get(name)} vs theta {shapes1.get(name)}"
             )
-    vocab0, vocab1 = _vocab(theta0_dir), _vocab(theta_dir)
+    options = {"use_fast": use_fast, "trust_remote_code": trust_remote_code}
+    vocab0, vocab1 = _vocab(theta0_dir, **options), _vocab(theta_dir, **options)
     if vocab0 is not None and vocab1 is not None and vocab0 != vocab1:
         diff = sorted(set(vocab0.items()) ^ set(vocab1.items()))[:5]
         raise PairMismatchError(f"theta0 and theta tokenizers differ, e.g. {diff}")
     return configs[0]
 
 
-def _vocab(model_dir: str | Path) -> dict | None:
+def _vocab(model_dir: str | Path, **options) -> dict | None:
     """The tokenizer's vocabulary, or None when the folder holds no tokenizer."""
     path = Path(model_dir)
     if not any((path / f).exists() for f in ("tokenizer.json", "tokenizer.model",
                                              "tokenizer_config.json")):
         return None
-    from transformers import AutoTokenizer
+    from alignment_tax.loading import load_tokenizer
 
-    return AutoTokenizer.from_pretrained(str(path)).get_vocab()
+    return load_tokenizer(path, **options).get_vocab()

@@ -35,19 +35,36 @@ def fetch_alpaca_eval(spec: dict) -> list[dict]:
     ``<config_name>.json`` in the data set repository (e.g. alpaca_eval_gpt4_baseline.json).
 
     tatsu-lab/alpaca_eval is a loading-script data set, which datasets >= 4 refuses to load,
-    so the file is downloaded and parsed directly.
+    so the file is downloaded and parsed directly. With ``local_files`` (one file in the
+    hub file's schema, e.g. alignment_tax.real_schema_fixtures) nothing is downloaded.
     """
     import json
+    from pathlib import Path
 
-    from huggingface_hub import hf_hub_download
+    if spec.get("local_files"):
+        path = spec["local_files"]
+        if not isinstance(path, str) or not Path(path).is_file():
+            raise FileNotFoundError(
+                f"config key 'datasets.alpaca_eval.local_files': {path!r} is not one file"
+            )
+        filename = path
+    else:
+        from huggingface_hub import hf_hub_download
 
-    filename = spec.get("data_files") or f"{spec.get('config_name') or 'alpaca_eval'}.json"
-    path = hf_hub_download(spec["hub_id"], filename, repo_type="dataset",
-                           revision=spec.get("revision"))
+        filename = spec.get("data_files") or f"{spec.get('config_name') or 'alpaca_eval'}.json"
+        path = hf_hub_download(spec["hub_id"], filename, repo_type="dataset",
+                               revision=spec.get("revision"))
+        filename = f"{spec['hub_id']}/{filename}"
     with open(path, encoding="utf-8") as handle:
         rows = json.load(handle)
     if not isinstance(rows, list):
-        raise ValueError(f"{spec['hub_id']}/{filename} is not a JSON list of AlpacaEval rows")
+        raise ValueError(f"{filename} is not a JSON list of AlpacaEval rows")
+    for i, row in enumerate(rows):  # the wrong schema fails here, naming file, row, field
+        missing = [k for k in ("instruction", "output")
+                   if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise ValueError(f"{filename}: AlpacaEval row {i} (0-based) has no field "
+                             f"{missing[0]!r}")
     return rows
 
 
@@ -139,13 +156,12 @@ def _pairrm_class():
 
 def load_pairrm(model_path: str, *, device: str | None = None):
     """(PairRM model, tokenizer) from a local folder (rule fetch_pairrm downloads it)."""
-    import transformers
-
     from alignment_tax.eval_models import pick_device
+    from alignment_tax.loading import load_model, load_tokenizer
 
-    model = _pairrm_class().from_pretrained(model_path).to(pick_device(device)).eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(model_path)
-    return model, tokenizer
+    model = load_model(_pairrm_class(), model_path, what="PairRM")
+    model = model.to(pick_device(device)).eval()
+    return model, load_tokenizer(model_path)
 
 
 def pairrm_logits(

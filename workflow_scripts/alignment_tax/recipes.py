@@ -14,8 +14,9 @@ Public API (used by evaluation, tables and export):
         overwrites its weights in place (copy.deepcopy it to keep two at once). Tensors at
         ratio 0 or 1 share storage with the cached theta/theta0 (no copy): do not modify
         the returned model's weights in place.
-    load_tokenizer(recipe) -> tokenizer
-        The tokenizer saved with theta (validated equal to theta0's when the recipe is made).
+    load_tokenizer(recipe, use_fast=True, trust_remote_code=False) -> tokenizer
+        The tokenizer saved with theta (validated equal to theta0's when the recipe is made),
+        through the one loader (config base_model.use_fast_tokenizer / trust_remote_code).
     export_recipe(recipe, out_dir, cache=None) -> None
         Write the merged model as a standard Hugging Face checkpoint (safetensors,
         config.json, generation config, tokenizer) plus recipe.json.
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from alignment_tax.io import atomic_dir, write_json
+from alignment_tax.loading import load_causal_lm, load_config
+from alignment_tax.loading import load_tokenizer as load_policy_tokenizer
 from alignment_tax.merging import POLICIES, check_ratio, ratio_map, validate_pair
 
 SCHEMA_VERSION = 1
@@ -98,53 +101,148 @@ def recipe_from_spec(spec: Mapping, num_layers: int, part_ratios: Sequence[float
 
 
 def load_recipe(recipe: str | Path | Mapping) -> dict:
-    """Read (if a path) and validate a recipe; errors name the file and key."""
+    """Read (if a path) and validate a recipe; errors name the file and key.
+
+    Checked: the JSON itself, schema_version, required keys, every ratio a number in
+    [0, 1], the policies, and that meta.alpha agrees with the ratios (global_ratio, the
+    part ratios and the per-layer ratios), so a wrong alpha never reaches the tables.
+    """
     source = "<dict>"
     if not isinstance(recipe, Mapping):
         source = str(recipe)
         try:
-            recipe = json.loads(Path(recipe).read_text(encoding="utf-8"))
+            text = Path(recipe).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise FileNotFoundError(f"recipe {source} does not exist") from None
+        try:
+            recipe = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"recipe {source}: not valid JSON (line {err.lineno}, column "
+                             f"{err.colno}: {err.msg})") from None
+        if not isinstance(recipe, Mapping):
+            raise ValueError(f"recipe {source}: not a JSON object")
     recipe = dict(recipe)
+
+    def fail(key: str, message: str):
+        raise ValueError(f"recipe {source}: key {key!r} {message}")
+
     if recipe.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"recipe {source}: schema_version {recipe.get('schema_version')!r} "
-                         f"!= {SCHEMA_VERSION}")
+        fail("schema_version", f"is {recipe.get('schema_version')!r}, not {SCHEMA_VERSION}")
     for key in _REQUIRED:
         if key not in recipe:
             raise ValueError(f"recipe {source}: missing key {key!r}")
-    ratios = recipe["layer_ratios"]
-    if len(ratios) != recipe["num_layers"] or not ratios:
-        raise ValueError(f"recipe {source}: layer_ratios has {len(ratios)} entries, "
-                         f"num_layers is {recipe['num_layers']}")
-    for ratio in [*ratios, recipe["global_ratio"]]:
-        check_ratio(ratio)
+    for key in ("id", "theta0", "theta"):
+        if not isinstance(recipe[key], str) or not recipe[key]:
+            fail(key, f"must be a non-empty string, got {recipe[key]!r}")
+    for key in ("policies", "meta"):
+        if not isinstance(recipe[key], Mapping):
+            fail(key, f"must be an object, got {recipe[key]!r}")
+    num_layers, ratios = recipe["num_layers"], recipe["layer_ratios"]
+    if not _is_int(num_layers) or num_layers < 1:
+        fail("num_layers", f"must be a positive integer, got {num_layers!r}")
+    if not isinstance(ratios, list) or len(ratios) != num_layers:
+        fail("layer_ratios", f"must list num_layers = {num_layers} ratios, got {ratios!r}")
+    for i, ratio in enumerate(ratios):
+        _check_number(source, f"layer_ratios[{i}]", ratio)
+    _check_number(source, "global_ratio", recipe["global_ratio"])
     for key in ("norms", "embeddings", "lm_head"):
         if recipe["policies"].get(key) not in POLICIES:
             raise ValueError(f"recipe {source}: policies.{key} must be one of {POLICIES}")
+    _check_alpha(source, recipe)
     return recipe
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_number(source: str, key: str, value) -> None:
+    """A ratio must be a JSON number in [0, 1] (a string such as "0.2" is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"recipe {source}: key {key!r} must be a number, got {value!r}")
+    try:
+        check_ratio(value)
+    except ValueError as err:
+        raise ValueError(f"recipe {source}: key {key!r}: {err}") from None
+
+
+_TOL = 1e-9
+
+
+def _check_alpha(source: str, recipe: Mapping) -> None:
+    """meta.alpha (the tables' x label) must be what the ratios do."""
+    from alignment_tax.merging import layer_ratios_from_parts, pattern_ratios
+
+    meta = recipe["meta"]
+    alpha = meta.get("alpha")
+    if alpha is None:
+        return
+    _check_number(source, "meta.alpha", alpha)
+
+    def fail(key: str, what: str):
+        raise ValueError(f"recipe {source}: meta.alpha = {alpha} disagrees with {key} "
+                         f"({what})")
+
+    ratios = recipe["layer_ratios"]
+    if abs(recipe["global_ratio"] - alpha) > _TOL:
+        fail("global_ratio", recipe["global_ratio"])
+    method = meta.get("method")
+    parts = meta.get("part_ratios")
+    if parts is not None:
+        if not isinstance(parts, list) or not parts:
+            raise ValueError(f"recipe {source}: key 'meta.part_ratios' must be a list")
+        for i, ratio in enumerate(parts):
+            _check_number(source, f"meta.part_ratios[{i}]", ratio)
+        ranges = meta.get("part_ranges")
+        if ranges is not None:
+            try:
+                expanded = layer_ratios_from_parts(parts, [tuple(r) for r in ranges])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"recipe {source}: key 'meta.part_ranges': {err}") from None
+            if len(expanded) != len(ratios) or any(
+                abs(a - b) > _TOL for a, b in zip(expanded, ratios, strict=False)
+            ):
+                raise ValueError(f"recipe {source}: layer_ratios {ratios} are not "
+                                 f"meta.part_ratios {parts} over meta.part_ranges {ranges}")
+    if method in ("hma", "adamerging"):
+        if parts is not None and abs(sum(parts) / len(parts) - alpha) > 1e-6:
+            fail("the mean of meta.part_ratios", parts)
+    elif method == "partwise":
+        if parts is not None and sorted(parts, reverse=True)[:2] != [alpha, 0.0][: len(parts)]:
+            fail("meta.part_ratios (alpha in the averaged part, 0 elsewhere)", parts)
+    elif method == "pattern":
+        pattern = meta.get("pattern")
+        expected = pattern_ratios(pattern, alpha) if pattern else None
+        if expected is not None and parts is not None and (
+            len(expected) != len(parts)
+            or any(abs(a - b) > _TOL for a, b in zip(expected, parts, strict=True))
+        ):
+            fail(f"meta.part_ratios of pattern {pattern!r}", parts)
+    elif method is not None:
+        # whole-model averaging, plain models and baselines: one ratio everywhere
+        if any(abs(r - alpha) > _TOL for r in ratios):
+            fail("layer_ratios", ratios)
 
 
 def recipe_ratio_map(recipe: Mapping, names: Sequence[str], *, tied: bool = False) -> dict:
     """Per-tensor ratio (weight on theta0) for the given state-dict names."""
-    ratios = ratio_map(names, recipe["layer_ratios"], global_ratio=recipe["global_ratio"],
-                       policies=recipe["policies"])
-    if tied:
-        # lm_head is the embedding matrix: one tensor cannot take two ratios.
-        embed = [n for n in names if "embed_tokens" in n]
-        for name in names:
-            if name.startswith("lm_head") and embed:
-                ratios[name] = ratios[embed[0]]
-    return ratios
+    # tied: lm_head is the embedding matrix, one tensor with one ratio: lm_head's
+    # (merging.policy_anchor says why)
+    return ratio_map(names, recipe["layer_ratios"], global_ratio=recipe["global_ratio"],
+                     policies=recipe["policies"], tied=tied)
 
 
 class ModelCache:
     """Loaded state dicts by folder (least recently used dropped beyond ``max_models``) and
     one working model per architecture whose weights materialize() replaces."""
 
-    def __init__(self, device: str = "cpu", dtype=None, max_models: int = 2):
+    def __init__(self, device: str = "cpu", dtype=None, max_models: int = 2, *,
+                 use_fast: bool = True, trust_remote_code: bool = False):
         self.device = device
         self.dtype = dtype
+        # the config's loading options (alignment_tax.loading.loading_options)
+        self.use_fast = use_fast
+        self.trust_remote_code = trust_remote_code
         self.max_models = max_models
         self._state: OrderedDict[str, dict] = OrderedDict()
         self._model = None
@@ -179,16 +277,20 @@ class ModelCache:
     def validate(self, theta0: str, theta: str) -> None:
         key = (str(Path(theta0).resolve()), str(Path(theta).resolve()))
         if key not in self._validated and key[0] != key[1]:
-            validate_pair(theta0, theta)
+            validate_pair(theta0, theta, use_fast=self.use_fast,
+                          trust_remote_code=self.trust_remote_code)
             self._validated.add(key)
 
-    def _load(self, model_dir: str):
-        from transformers import AutoModelForCausalLM
+    def num_layers(self, model_dir: str) -> int | None:
+        """Decoder layer count from the model's config alone (no weights loaded)."""
+        config = load_config(model_dir, trust_remote_code=self.trust_remote_code)
+        return getattr(config, "num_hidden_layers", None)
 
+    def _load(self, model_dir: str):
         if not (Path(model_dir) / "config.json").exists():
             raise FileNotFoundError(f"no model (config.json) in {model_dir}")
-        kwargs = {"dtype": self.dtype} if self.dtype is not None else {}
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+        model = load_causal_lm(model_dir, dtype=self.dtype,
+                               trust_remote_code=self.trust_remote_code)
         return model.to(self.device).eval().requires_grad_(False)
 
 
@@ -202,14 +304,15 @@ def materialize(recipe, cache: ModelCache | None = None, *, device: str | None =
     if cache is None:
         cache = ModelCache(device=device or "cpu")
     cache.validate(recipe["theta0"], recipe["theta"])
+    # the layer count from config.json, before either model's weights are loaded
+    num_layers = cache.num_layers(recipe["theta0"])
+    if num_layers is not None and num_layers != recipe["num_layers"]:
+        raise ValueError(f"recipe {recipe['id']} has {recipe['num_layers']} layer ratios but "
+                         f"the model in {recipe['theta0']} has {num_layers} layers")
     sd0 = cache.state_dict(recipe["theta0"])
     sd = sd0 if _same(recipe["theta0"], recipe["theta"]) else cache.state_dict(recipe["theta"])
     model = cache.working_model(sd0, recipe["theta0"])
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
-    num_layers = getattr(model.config, "num_hidden_layers", recipe["num_layers"])
-    if num_layers != recipe["num_layers"]:
-        raise ValueError(f"recipe {recipe['id']} has {recipe['num_layers']} layer ratios but "
-                         f"the model has {num_layers} layers")
     ratios = recipe_ratio_map(recipe, list(sd0), tied=tied)
     merged = merge_state_dicts(sd0, sd, ratios)
     with torch.no_grad():
@@ -220,18 +323,21 @@ def materialize(recipe, cache: ModelCache | None = None, *, device: str | None =
     return model
 
 
-def load_tokenizer(recipe):
-    from transformers import AutoTokenizer
-
+def load_tokenizer(recipe, *, use_fast: bool = True, trust_remote_code: bool = False):
+    """theta's tokenizer, through the one loader (alignment_tax.loading.load_tokenizer)."""
     recipe = load_recipe(recipe)
-    return AutoTokenizer.from_pretrained(recipe["theta"])
+    return load_policy_tokenizer(recipe["theta"], use_fast=use_fast,
+                                 trust_remote_code=trust_remote_code)
 
 
-def export_recipe(recipe, out_dir: str | Path, cache: ModelCache | None = None) -> None:
+def export_recipe(recipe, out_dir: str | Path, cache: ModelCache | None = None, *,
+                  use_fast: bool = True, trust_remote_code: bool = False) -> None:
     """Write the recipe's merged model as a Hugging Face checkpoint folder (atomically)."""
     recipe = load_recipe(recipe)
+    if cache is None:
+        cache = ModelCache(use_fast=use_fast, trust_remote_code=trust_remote_code)
     model = materialize(recipe, cache)
-    tokenizer = load_tokenizer(recipe)
+    tokenizer = load_tokenizer(recipe, use_fast=use_fast, trust_remote_code=trust_remote_code)
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)

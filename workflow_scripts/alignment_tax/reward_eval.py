@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from alignment_tax.generation import sample_responses
+from alignment_tax.io import read_jsonl
 from alignment_tax.metrics import mean_stderr
 from alignment_tax.reward_scoring import score_texts
 
@@ -32,6 +33,25 @@ def select_prompts(rows: Sequence[Mapping], n_prompts: int | None) -> list[Mappi
                              "eval prompts exist")
         rows = rows[:n_prompts]
     return list(rows)
+
+
+def read_eval_prompts(path, n_prompts: int | None) -> list[Mapping]:
+    """The held-out prompt rows an evaluation scores, read and checked (a JSON object with
+    a non-empty string "prompt" per line, at least ``n_prompts`` of them) BEFORE the job
+    loads the reward model and builds the variant; errors name the file and line."""
+    rows = read_jsonl(path, required=("prompt",))
+    if not rows:
+        raise ValueError(f"{path}: no eval prompts (empty file)")
+    with open(path, encoding="utf-8") as handle:
+        line_nos = [i for i, line in enumerate(handle, 1) if line.strip()]
+    for line_no, row in zip(line_nos, rows, strict=True):
+        if not isinstance(row["prompt"], str) or not row["prompt"].strip():
+            raise ValueError(f"{path}, line {line_no}: field 'prompt' must be a non-empty "
+                             f"string, got {row['prompt']!r}")
+    try:
+        return select_prompts(rows, n_prompts)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def _summary(values: Sequence[float]) -> dict[str, float]:

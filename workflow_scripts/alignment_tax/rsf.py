@@ -24,6 +24,7 @@ from alignment_tax.io import atomic_dir, read_jsonl, write_json, write_jsonl
 from alignment_tax.reward_scoring import score_texts
 from alignment_tax.sft import sft_trainer
 from alignment_tax.training_common import (
+    distributed_state,
     input_stamp,
     is_main_process,
     link_tree,
@@ -114,7 +115,6 @@ def train_rsf(
     warmup_ratio, micro_batch_size, save_steps, bf16, gradient_checkpointing.
     """
     import torch
-    from accelerate import PartialState
 
     model_kwargs = model_kwargs or {}
     work_dir = prepare_work_dir(
@@ -140,7 +140,7 @@ def train_rsf(
     prompt_rows = read_prompts(prompts_path)
     work_dir = Path(work_dir)
     tokenizer, load = stage_loading(sft_dir, model_kwargs)
-    device = PartialState().device
+    device = distributed_state().device
     reward_model = None
     gen_batch = params.get("generation_batch_size", 64)
 

@@ -1,8 +1,16 @@
 """Supervised fine-tuning with TRL's SFTTrainer: theta_pre -> theta0.
 
-Paper (appendix G, table 3): ShareGPT SFT, then optionally SFT on HH-RLHF preferred
-answers. Data are prompt/completion rows in the HH layout; the loss covers completions
-only and SFTTrainer appends EOS to each completion, so the model learns to stop.
+Which model is theta0 (the merge endpoint and the start of every RLHF algorithm) is the
+config switch ``sft.theta0``:
+
+* ``sharegpt`` (default, the paper's section 3: "We commenced with instruction fine-tuning
+  for theta_pre on ShareGPT, which yielded theta0. Subsequently, RLHF was performed on
+  theta0"): ShareGPT SFT only.
+* ``sharegpt_then_hh``: that model fine-tuned further on HH-RLHF preferred answers
+  (``hh_epochs``, ``hh_lr``, ``hh_batch_size``), the SFT start of LMFlow's RAFT pipeline.
+
+Data are prompt/completion rows in the HH layout; the loss covers completions only and
+SFTTrainer appends EOS to each completion, so the model learns to stop.
 """
 
 from __future__ import annotations
@@ -27,6 +35,25 @@ from alignment_tax.training_common import (
 )
 
 logger = logging.getLogger(__name__)
+
+THETA0_CHOICES = ("sharegpt", "sharegpt_then_hh")
+HH_KEYS = ("hh_epochs", "hh_lr", "hh_batch_size")
+
+
+def theta0_recipe(params: dict) -> str:
+    """The ``sft.theta0`` switch, checked (default ``sharegpt``)."""
+    choice = params.get("theta0", "sharegpt")
+    if choice not in THETA0_CHOICES:
+        raise ValueError(f"config key 'sft.theta0': {choice!r} is not one of {THETA0_CHOICES}")
+    return choice
+
+
+def rule_params(sft_config: dict) -> dict:
+    """The ``sft`` section as rule train_sft passes it: the HH-RLHF phase's keys only when
+    theta0 includes that phase, so that they rerun nothing otherwise."""
+    if theta0_recipe(sft_config) == "sharegpt_then_hh":
+        return dict(sft_config)
+    return {k: v for k, v in sft_config.items() if k not in HH_KEYS}
 
 
 def sft_trainer(
@@ -76,12 +103,16 @@ def train_sft(
     hh_train_path: str | os.PathLike | None = None,
     model_kwargs: dict | None = None,
 ) -> Path:
-    """theta0 = SFT of the base model on ShareGPT (then HH-RLHF chosen if ``hh_epochs`` > 0).
+    """theta0 = SFT of the base model on ShareGPT, then on HH-RLHF chosen answers when
+    ``params["theta0"]`` is ``sharegpt_then_hh``.
 
     params: the config's ``sft`` section (epochs, lr, batch_size, max_length, warmup_ratio,
-    scheduler; optional hh_epochs, hh_lr, micro_batch_size, save_steps, bf16,
-    gradient_checkpointing).
+    scheduler, theta0; with sharegpt_then_hh hh_epochs, hh_lr, hh_batch_size; optional
+    micro_batch_size, save_steps, bf16, gradient_checkpointing).
     """
+    with_hh = theta0_recipe(params) == "sharegpt_then_hh"
+    if with_hh and hh_train_path is None:
+        raise ValueError("config key 'sft.theta0': sharegpt_then_hh needs the HH-RLHF train file")
     model_kwargs = model_kwargs or {}
     work_dir = prepare_work_dir(
         work_dir,
@@ -90,17 +121,13 @@ def train_sft(
             params=params,
             seed=seed,
             model=model_kwargs,
-            inputs=input_stamp(base_dir, sharegpt_path, hh_train_path),
+            inputs=input_stamp(base_dir, sharegpt_path, hh_train_path if with_hh else None),
         ),
     )
     set_seed(seed)
     rows = sharegpt_to_prompt_completion(sharegpt_path)
-    hh_epochs = params.get("hh_epochs", 0) or 0
-    hh_rows = None
-    if hh_epochs > 0:
-        if hh_train_path is None:
-            raise ValueError("sft.hh_epochs > 0 needs the HH-RLHF train file")
-        hh_rows = chosen_as_sft(read_preference_pairs(hh_train_path))
+    hh_rows = chosen_as_sft(read_preference_pairs(hh_train_path)) if with_hh else None
+    hh_epochs = params.get("hh_epochs", 1)
     tokenizer, load = stage_loading(base_dir, model_kwargs)
 
     def build_sharegpt(output_dir):

@@ -10,7 +10,8 @@ Long table, one row per (variant, benchmark, metric):
   Benchmark groups give one row per task (metric acc / f1 / bleu) and one category row
   (benchmark = the category, metric = mean_acc / mean_f1 / mean_bleu).
 Wide table per category: one row per variant with the category's task and category scores
-next to the alignment scores (reward, true reward, PairRM win rate), ready for plotting.
+next to the alignment scores (reward, true reward, PairRM win rate, AlpacaEval 2.0 win
+rates), ready for plotting.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ ALIGNMENT_COLUMNS = {
     ("reward", "length_tokens"): "length_tokens",
     ("pairrm", "win_rate_both_orders"): "pairrm_win_rate",
     ("pairrm", "win_rate_one_order"): "pairrm_win_rate_one_order",
-    ("gpt4", "win_rate_both_orders"): "gpt4_win_rate",
+    # AlpacaEval 2.0 (alignment_tax.alpaca_eval_judge), percent
+    ("gpt4", "win_rate"): "gpt4_win_rate",
+    ("gpt4", "length_controlled_win_rate"): "gpt4_lc_win_rate",
 }
 
 
@@ -76,7 +79,12 @@ def score_rows(result: Mapping[str, Any], group: str | None = None) -> list[dict
             if key in result:
                 rows.append(_row(group, "reward", key, result[key]))
         return rows
-    if group in ("pairrm", "gpt4"):
+    if group == "gpt4":  # AlpacaEval 2.0: win rate and length-controlled win rate, percent
+        if result.get("skipped"):
+            return []
+        return [_row(group, group, metric, result[metric])
+                for metric in ("win_rate", "length_controlled_win_rate")]
+    if group == "pairrm":
         if result.get("skipped"):
             return []
         return [

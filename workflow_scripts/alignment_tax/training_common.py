@@ -24,7 +24,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from alignment_tax import loading
 from alignment_tax.io import atomic_dir, read_jsonl
+from alignment_tax.loading import load_tokenizer  # noqa: F401  (the stages import it here)
 from alignment_tax.rule_io import seed_everything
 
 logger = logging.getLogger(__name__)
@@ -58,11 +60,9 @@ def split_hh(text: str) -> tuple[str, str]:
 def read_preference_pairs(path: str | os.PathLike) -> list[dict]:
     """HH-RLHF jsonl -> rows ``{"prompt", "chosen", "rejected"}`` (explicit-prompt format that
     TRL's DPOTrainer and RewardTrainer both accept; the shared prompt is split off once)."""
-    rows = read_jsonl(_require_file(path, "HH-RLHF pairs"))
+    rows = read_jsonl(_require_file(path, "HH-RLHF pairs"), required=("chosen", "rejected"))
     pairs = []
     for i, row in enumerate(rows):
-        if "chosen" not in row or "rejected" not in row:
-            raise KeyError(f"{path}: row {i} lacks 'chosen' or 'rejected'")
         prompt, chosen = split_hh(row["chosen"])
         prompt_r, rejected = split_hh(row["rejected"])
         if prompt_r != prompt:
@@ -92,12 +92,23 @@ def sharegpt_to_prompt_completion(path: str | os.PathLike) -> list[dict]:
     """ShareGPT json -> one ``{"prompt", "completion"}`` row per assistant turn, the prompt
     being the whole preceding conversation in the HH-RLHF layout. Loss on completions only
     (TRL's completion_only_loss), EOS appended by SFTTrainer."""
-    data = json.loads(_require_file(path, "ShareGPT").read_text(encoding="utf-8"))
+    text = _require_file(path, "ShareGPT").read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON (line {err.lineno}: {err.msg})") from None
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: not a JSON list of ShareGPT conversations")
     rows = []
-    for conv in data:
+    for i, conv in enumerate(data):
         history = ""
-        for turn in conv.get("conversations", []):
-            speaker, value = turn.get("from"), turn.get("value", "")
+        if not isinstance(conv, dict) or not isinstance(conv.get("conversations"), list):
+            raise ValueError(f"{path}: conversation {i} (0-based) has no 'conversations' list")
+        for turn in conv["conversations"]:
+            if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+                raise ValueError(f"{path}: conversation {i} (0-based) has a turn without "
+                                 f"'from' and 'value': {turn!r:.80}")
+            speaker, value = turn["from"], turn["value"]
             if speaker in ("human", "user"):
                 history += f"{HUMAN_TAG} {value}"
             elif speaker in ("gpt", "assistant", "chatgpt", "bard"):
@@ -116,10 +127,7 @@ def chosen_as_sft(pairs: list[dict]) -> list[dict]:
 
 
 def read_prompts(path: str | os.PathLike) -> list[dict]:
-    rows = read_jsonl(_require_file(path, "prompts"))
-    for i, row in enumerate(rows):
-        if "prompt" not in row:
-            raise KeyError(f"{path}: row {i} has no 'prompt'")
+    rows = read_jsonl(_require_file(path, "prompts"), required=("prompt",))
     if not rows:
         raise ValueError(f"{path}: no prompts")
     return rows
@@ -136,21 +144,6 @@ def torch_dtype(name: str | None):
     if name in (None, "auto"):
         return None
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-
-
-def load_tokenizer(
-    path: str | os.PathLike, *, use_fast: bool = True, trust_remote_code: bool = False
-):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(
-        path, use_fast=use_fast, trust_remote_code=trust_remote_code
-    )
-    if tok.pad_token is None:
-        # OpenLLaMA and most base models have no pad token; EOS doubles as pad. Our reward
-        # scoring appends EOS explicitly, so padding with it is harmless for the RM.
-        tok.pad_token = tok.eos_token
-    return tok
 
 
 def stage_loading(model_dir: str | os.PathLike, model_kwargs: dict) -> tuple[Any, dict]:
@@ -176,9 +169,8 @@ def require_keys(params: dict, section: str, keys: Sequence[str]) -> None:
 
 
 def load_causal_lm(path, *, dtype: str | None = None, trust_remote_code: bool = False):
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_pretrained(
+    """A causal LM from safetensors only (alignment_tax.loading)."""
+    return loading.load_causal_lm(
         path, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
     )
 
@@ -186,9 +178,7 @@ def load_causal_lm(path, *, dtype: str | None = None, trust_remote_code: bool = 
 def load_reward_model(
     path, *, dtype: str | None = None, trust_remote_code: bool = False, pad_token_id=None
 ):
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model = loading.load_sequence_classifier(
         path, num_labels=1, dtype=torch_dtype(dtype), trust_remote_code=trust_remote_code
     )
     if pad_token_id is not None:
@@ -229,10 +219,18 @@ def link_tree(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def world_size() -> int:
+def distributed_state():
+    """accelerate's process state of this job. Under a CPU launch (run_stage sets
+    ACCELERATE_USE_CPU) it must be asked for the CPU: a plain ``PartialState()`` on a machine
+    without GPUs reports one process per rank (DistributedType.NO), i.e. independent runs."""
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
-    return PartialState().num_processes
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
+def world_size() -> int:
+    return distributed_state().num_processes
 
 
 def batch_layout(batch_size: int, micro_batch_size: int | None) -> tuple[int, int]:
@@ -374,15 +372,11 @@ def set_seed(seed: int) -> None:
 
 
 def is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    return distributed_state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
+    distributed_state().wait_for_everyone()
 
 
 def remove_work_dir(work_dir: str | os.PathLike) -> None:
@@ -391,9 +385,12 @@ def remove_work_dir(work_dir: str | os.PathLike) -> None:
 
 
 # --------------------------------------------------------------------------------------
-# Launching: in-process on one device, `accelerate launch` for several GPUs
+# Launching: in-process for one process, `accelerate launch` for several (GPUs or CPU)
 # --------------------------------------------------------------------------------------
 
+# The one registry of training stages: every training rule script calls run_stage with one
+# of these names, whether the job runs in one process or under `accelerate launch`
+# (tests/test_multiprocess_training.py checks every training script against it).
 STAGES = {
     "sft": ("alignment_tax.sft", "train_sft"),
     "reward_model": ("alignment_tax.reward_model", "train_reward_model"),
@@ -401,16 +398,43 @@ STAGES = {
     "dpo": ("alignment_tax.dpo", "train_dpo"),
     "ppo_warmup": ("alignment_tax.ppo", "train_ppo_warmup"),
     "ppo": ("alignment_tax.ppo", "train_ppo"),
+    "baseline": ("alignment_tax.baselines", "train_baseline"),
 }
 
 
-def _stage_function(stage: str):
+def stage_function(stage: str) -> Callable[..., Any]:
+    """The library function of a training stage (a KeyError names an unknown stage)."""
     import importlib
 
     if stage not in STAGES:
         raise KeyError(f"unknown training stage {stage!r} (known: {sorted(STAGES)})")
     module, name = STAGES[stage]
     return getattr(importlib.import_module(module), name)
+
+
+def launch_uses_cpu(accelerate: dict, *, root: str | os.PathLike = ".") -> bool:
+    """Whether the accelerate config file of a launch asks for CPU processes (``use_cpu``).
+
+    accelerate 1.15 starts several CPU processes only through its multi-GPU launcher
+    (torch.distributed.run; ``distributed_type: MULTI_CPU`` means mpirun and starts one
+    process here), and that launcher does not pass ``use_cpu`` on: the processes must be
+    told (ACCELERATE_USE_CPU, read by Trainer and by ``distributed_state``), or each one
+    sees no GPU, reports one process (DistributedType.NO) and trains alone.
+    """
+    import yaml
+
+    config_file = Path(root) / accelerate["config_file"]
+    if not config_file.is_file():
+        raise FileNotFoundError(f"accelerate config {config_file} does not exist")
+    settings = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    use_cpu = bool(settings.get("use_cpu", False))
+    if use_cpu and settings.get("distributed_type") != "MULTI_GPU":
+        raise ValueError(
+            f"accelerate config {config_file}: use_cpu needs distributed_type MULTI_GPU "
+            "(the torch.distributed launcher); with "
+            f"{settings.get('distributed_type')!r} accelerate starts a single process"
+        )
+    return use_cpu
 
 
 def run_stage(
@@ -420,27 +444,44 @@ def run_stage(
 
     ``accelerate`` is the rule's ``job_accelerate("train")`` param ({num_processes,
     config_file}). One process: the stage runs here. Several: the same stage runs under
-    ``accelerate launch`` (one process per GPU), which starts ``python -m
-    alignment_tax.training_common`` with the arguments in a JSON file.
+    ``accelerate launch`` (one process per GPU, or CPU processes talking gloo when the
+    config file says ``use_cpu``), which starts ``python -m alignment_tax.training_common``
+    with the arguments in a JSON file.
     """
+    run_stages([(stage, kwargs)], accelerate, root=root)
+
+
+def run_stages(
+    runs: Sequence[tuple[str, dict]],
+    accelerate: dict | None = None,
+    *,
+    root: str | os.PathLike = ".",
+) -> None:
+    """Run several (stage, kwargs) in order, under one launch when there are several
+    processes (the start-up of the processes, seconds of imports each, is paid once)."""
     import subprocess
     import sys
     import tempfile
 
-    func = _stage_function(stage)
+    functions = [stage_function(stage) for stage, _ in runs]  # unknown names fail here
     processes = int((accelerate or {}).get("num_processes", 1))
     if processes <= 1:
-        func(**kwargs)
+        for func, (_, kwargs) in zip(functions, runs, strict=True):
+            func(**kwargs)
         return
     config_file = Path(root) / accelerate["config_file"]
-    if not config_file.is_file():
-        raise FileNotFoundError(f"accelerate config {config_file} does not exist")
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump({"stage": stage, "kwargs": kwargs}, handle)
-        args_file = handle.name
     env = dict(os.environ)
+    if launch_uses_cpu(accelerate, root=root):
+        env["ACCELERATE_USE_CPU"] = "true"
     scripts_dir = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = scripts_dir + os.pathsep + env.get("PYTHONPATH", "")
+    spec = {
+        "num_processes": processes,
+        "runs": [{"stage": stage, "kwargs": kwargs} for stage, kwargs in runs],
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(spec, handle)
+        args_file = handle.name
     cmd = [
         sys.executable,
         "-m",
@@ -462,10 +503,49 @@ def run_stage(
         os.unlink(args_file)
 
 
+def _die_with_launcher() -> None:
+    """Make the kernel kill this process when its launcher dies (Linux).
+
+    torch.distributed.run starts each process in a session of its own, so a job killed with
+    SIGKILL (a local Snakemake job, its process group) would leave its training processes
+    running on, writing into the work folder of the job's rerun. No launcher option ties
+    them to it; prctl(PR_SET_PDEATHSIG) does.
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the launcher died before the call
+        os._exit(1)
+
+
 def _main(argv: list[str]) -> None:
+    """Entry point of each launched process: check the world, then run the stages."""
+    _die_with_launcher()
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO)
-    _stage_function(spec["stage"])(**spec["kwargs"])
+    state = distributed_state()
+    logger.info(
+        "process %d of %d (%s, backend %s)",
+        state.process_index,
+        state.num_processes,
+        state.distributed_type,
+        state.backend,
+    )
+    if state.num_processes != spec["num_processes"]:
+        # e.g. GPU processes started on a machine without GPUs: each would train alone and
+        # every one would write the outputs
+        raise RuntimeError(
+            f"launched {spec['num_processes']} processes but this one sees a world of "
+            f"{state.num_processes} ({state.distributed_type}); for CPU processes set "
+            "use_cpu: true in the accelerate config (config/accelerate/multi_cpu.yaml)"
+        )
+    for run in spec["runs"]:
+        stage_function(run["stage"])(**run["kwargs"])
 
 
 def link_representative(src: str | os.PathLike, dst: str | os.PathLike) -> None:

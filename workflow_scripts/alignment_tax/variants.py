@@ -11,7 +11,8 @@ Ids (Snakemake wildcard ``{variant}``; recipe at ``results/<run>/recipes/<id>.js
     <pair>/ma/alpha<a>                    whole-model averaging
     <pair>/part_<input|middle|output>/alpha<a>   one of 3 parts averaged, the rest theta
     <pair>/pattern_<a_a_a-0.1>/alpha<base>       fixed part ratios (fig9; "|" -> "_")
-    <pair>/hma/K<K>/lr<lr>/alpha<a>       HMA, fitted part ratios with mean a
+    <pair>/hma/K<K>/alpha<a>              HMA, fitted part ratios with mean a (the candidate
+                                          lr and epsilon of least held-out loss)
     <pair>/adamerging/alpha<a>            AdaMerging baseline, layer-wise, mean a
 
 ``<pair>`` is an RLHF algorithm (rsf, dpo, ppo) or the name of a config ``pairs`` entry.
@@ -26,6 +27,7 @@ from typing import Any
 from alignment_tax.baseline_models import METHODS as BASELINE_METHODS
 from alignment_tax.baseline_models import baseline_models
 from alignment_tax.merging import pattern_ratios
+from alignment_tax.replicates import result_path  # seed-aware paths; hub/ is shared
 
 MERGE_METHODS = ("plain", "ma", "partwise", "pattern", "hma", "adamerging")
 # Baselines (early stopping, penalties, LoRA, ...) are plain models: theta = the baseline's
@@ -103,12 +105,13 @@ def variant_pair(config: dict, variant_id: str) -> str:
 
 def pair_dirs(config: dict, pair: str) -> tuple[str, str]:
     """(theta0 dir, theta dir) of a pair, per docs/CONTRACTS.md."""
-    results = f"results/{config['run_name']}"
     for name, algo in pairs(config):
         if name == pair:
             if algo is not None:
-                return f"{results}/models/sft", f"{results}/models/rlhf/{algo}"
-            return f"{results}/hub/{pair}/theta0", f"{results}/hub/{pair}/theta"
+                return result_path(config, "models/sft"), result_path(config,
+                                                                      f"models/rlhf/{algo}")
+            return (result_path(config, f"hub/{pair}/theta0"),
+                    result_path(config, f"hub/{pair}/theta"))
     raise ValueError(f"unknown pair {pair!r}; known: {[n for n, _ in pairs(config)]}")
 
 
@@ -180,26 +183,47 @@ def _selected(pair: str, names: list[str] | None) -> bool:
     return names is None or pair in names
 
 
+def hma_lrs(config: dict, pair: str) -> list[float]:
+    """Candidate learning rates of a pair's HMA fits: merging.hma.lrs is one list for every
+    pair or a mapping pair -> list (the paper's table 4 differs per RLHF algorithm)."""
+    lrs = config.get("merging", {}).get("hma", {}).get("lrs", [])
+    if isinstance(lrs, dict):
+        if pair not in lrs:
+            raise ValueError(f"config key 'merging.hma.lrs' has no entry for pair {pair!r} "
+                             f"(entries: {sorted(lrs)})")
+        lrs = lrs[pair]
+    return [float(lr) for lr in lrs]
+
+
+def hma_candidates(config: dict, pair: str) -> list[tuple[float, float]]:
+    """(lr, epsilon) of every candidate fit of one HMA variant of ``pair``; the variant is
+    the candidate with the least held-out loss on D_theta (rule select_hma)."""
+    epsilons = config.get("merging", {}).get("hma", {}).get("epsilons", [0.0])
+    return [(lr, float(eps)) for lr in hma_lrs(config, pair) for eps in epsilons]
+
+
+def hma_candidate_label(lr: float, epsilon: float) -> str:
+    """Folder of one candidate fit: merging/<pair>/hma/K<K>/alpha<a>/lr<lr>_eps<eps>/."""
+    return f"lr{fmt(lr)}_eps{fmt(epsilon)}"
+
+
 def hma_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
-    """HMA for each K x alpha at merging.hma.lr, plus the lr sweep at K = Ks[0]; pairs not
-    in merging.hma.sweep_pairs get K = Ks[0] at lr only."""
+    """HMA for each K x alpha (pairs not in merging.hma.sweep_pairs: K = Ks[0] only, no K
+    ablation). Each is fitted once per candidate (lr, epsilon) and the candidate of least
+    held-out loss is the variant; the candidates themselves are not variants."""
     hma = config.get("merging", {}).get("hma", {})
     ks, alphas = hma.get("Ks", []), hma.get("alphas", [])
     if not ks or not alphas:
         return []
     if not _selected(pair, hma.get("sweep_pairs")):
-        ks = ks[:1]  # no K ablation or lr sweep for this pair
-    combos = [(k, hma["lr"]) for k in ks]
-    if _selected(pair, hma.get("sweep_pairs")):
-        combos += [(ks[0], lr) for lr in hma.get("lr_sweep", []) if lr != hma["lr"]]
-    out = []
-    for k, lr in combos:
-        for a in alphas:
-            hyper = {"lr": lr, "epsilon": hma.get("epsilon", 0.0),
-                     "l1_weight": hma.get("l1_weight", 0.0), "default_lr": lr == hma["lr"]}
-            out.append(Variant(f"{pair}/hma/K{k}/lr{fmt(lr)}/alpha{fmt(a)}", pair, "hma", a, k,
-                               None, algorithm=algo, hyper=hyper))
-    return out
+        ks = ks[:1]  # no K ablation for this pair
+    candidates = hma_candidates(config, pair)
+    hyper = {"lr_candidates": sorted({lr for lr, _ in candidates}),
+             "epsilon_candidates": sorted({eps for _, eps in candidates}),
+             "l1_weight": hma.get("l1_weight", 0.0), "selected_by": "heldout_loss"}
+    return [Variant(f"{pair}/hma/K{k}/alpha{fmt(a)}", pair, "hma", a, k, None,
+                    algorithm=algo, hyper=dict(hyper))
+            for k in ks for a in alphas]
 
 
 def adamerging_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
@@ -244,7 +268,7 @@ def variant_input_dirs(config: dict, variant_id: str) -> list[str]:
     """The Snakemake outputs a variant's evaluation waits for: its model dirs, except that
     an RSF iteration checkpoint lives inside the RSF job's directory output."""
     dirs = variant_model_dirs(config, variant_id)
-    rsf_dir = f"results/{config['run_name']}/models/rlhf/rsf"
+    rsf_dir = result_path(config, "models/rlhf/rsf")
     return [rsf_dir if d.startswith(f"{rsf_dir}/iter_") else d for d in dirs]
 
 
