@@ -195,11 +195,20 @@ def test_merging_rules_end_to_end(tmp_path):
     torch.manual_seed(5)
     LlamaForSequenceClassification(cfg).save_pretrained(run / "models" / "reward_model")
     tok.save_pretrained(run / "models" / "reward_model")
-    (run / "data" / "prompts").mkdir(parents=True)
+    # a small toy world (AdaMerging draws its labelled fit items from world.json)
+    import yaml
+    from alignment_tax.toy_world import generate_toy_world
+
+    small_world = {"n_pretrain_docs": 50, "n_sharegpt": 20, "n_preference_pairs": 10,
+                   "n_preference_test_pairs": 4, "n_rlhf_train_prompts": 8,
+                   "n_eval_prompts": 4, "n_benchmark_items": 150}
+    world_cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())["toy_world"]
+    generate_toy_world(run / "data", 1, {
+        k: v for k, v in {**world_cfg, **small_world}.items()
+        if k not in ("architecture", "pretrain", "pretrain_threads", "tokenizer")})
     prompts = [f"Human: what colour is the {w} Assistant:" for w in WORDS[5:] for _ in range(3)]
     (run / "data" / "prompts" / "rlhf_train.jsonl").write_text(
         "".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
-    (run / "data" / "tasks").mkdir(parents=True)
     for task in ("toy_reading_people", "toy_reading_places"):
         (run / "data" / "tasks" / f"{task}.jsonl").write_text("".join(
             json.dumps({"prompt": f"Human: the {w} sat on the mat what sat Assistant:",
@@ -212,6 +221,9 @@ def test_merging_rules_end_to_end(tmp_path):
     (tmp_path / "overrides.yaml").write_text("""
 run_name: mtest
 stages: {baselines: false}
+toy_world: {n_pretrain_docs: 50, n_sharegpt: 20, n_preference_pairs: 10,
+            n_preference_test_pairs: 4, n_rlhf_train_prompts: 8, n_eval_prompts: 4,
+            n_benchmark_items: 150}
 rlhf: {algorithms: [rsf], max_new_tokens: 6, temperature: 1.0}
 merging:
   ma: {alphas: [0.0, 0.5, 1.0]}

@@ -384,7 +384,7 @@ def test_rerun_table_is_measured(tmp_path):
     text = README.read_text()
     match = readme_table(text)
     if os.environ.get("RERUN_TABLE") == "write":
-        README.write_text(text[: match.start(1)] + table + "\n" + text[match.end(1) :])
+        README.write_text(text[: match.start(1)] + table + text[match.end(1) :])
         return
     assert match.group(1).strip() == table, (
         "README's rerun table differs from what was measured; rerun with RERUN_TABLE=write "
