@@ -38,21 +38,13 @@ def main() -> None:
     import yaml
     from alignment_tax.baseline_models import rule_params
     from alignment_tax.baselines import train_baseline
-    from bench_baselines import stand_in
+    from bench_baselines import baseline_inputs
     from safetensors.torch import load_file
 
     torch.set_num_threads(args.threads)
     cfg = yaml.safe_load(Path(args.config).read_text())
     out = Path(args.out)
-    if args.results:
-        res = Path(args.results)
-        theta0 = res / "models" / "sft"
-        pool = res / "models" / "rlhf" / "rsf" / "pool.jsonl"
-        pretrain = res / "data" / "pretrain.jsonl"
-        source = f"toy run {res}"
-    else:
-        theta0, pool, pretrain = stand_in(out / "stand_in", cfg)
-        source = "stand-in (random toy-size model, synthetic pool of the toy size)"
+    theta0, pool, pretrain, source = baseline_inputs(args.results, out, cfg)
     params = rule_params(cfg)
     reference = load_file(str(Path(theta0) / "model.safetensors"))
 

@@ -75,6 +75,21 @@ def stand_in(root: Path, cfg: dict) -> tuple[Path, Path, Path]:
     return theta0, pool, data / "pretrain.jsonl"
 
 
+def baseline_inputs(results: str | None, out: Path, cfg: dict) -> tuple[Path, Path, Path, str]:
+    """theta0, the RSF pool and the pretraining sample: of a finished toy run, or a stand-in."""
+    if results:
+        res = Path(results)
+        return (
+            res / "models" / "sft",
+            res / "models" / "rlhf" / "rsf" / "pool.jsonl",
+            res / "data" / "pretrain.jsonl",
+            f"toy run {res}",
+        )
+    theta0, pool, pretrain = stand_in(out / "stand_in", cfg)
+    source = "stand-in (random toy-size model, synthetic pool of the toy size)"
+    return theta0, pool, pretrain, source
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
@@ -94,15 +109,7 @@ def main() -> None:
 
     cfg = yaml.safe_load(Path(args.config).read_text())
     out = Path(args.out)
-    if args.results:
-        res = Path(args.results)
-        theta0 = res / "models" / "sft"
-        pool = res / "models" / "rlhf" / "rsf" / "pool.jsonl"
-        pretrain = res / "data" / "pretrain.jsonl"
-        source = f"toy run {res}"
-    else:
-        theta0, pool, pretrain = stand_in(out / "stand_in", cfg)
-        source = "stand-in (random toy-size model, synthetic pool of the toy size)"
+    theta0, pool, pretrain, source = baseline_inputs(args.results, out, cfg)
     b = cfg["baselines"]
     params = rule_params(cfg)  # exactly what rule train_baseline passes
     seconds, estimate = {}, {}
