@@ -20,7 +20,8 @@ from alignment_tax.provenance import (  # noqa: E402
 # it: Snakemake compares params by their text, so a config file that lists the same keys
 # in another order must give the same params (and rerun nothing).
 canonicalise_in_place(config)
-check_config(config)
+# base_model.gguf_file is relative to the workflow root, not to `snakemake -d`'s folder
+check_config(config, root=workflow.basedir)
 
 from alignment_tax.replicates import (  # noqa: E402
     is_first_seed,

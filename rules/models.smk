@@ -1,6 +1,7 @@
 # Public checkpoints and data sets (paper and Zephyr configurations only). The toy
 # configuration never reaches these rules: its base model and data come from
 # rules/toy_world.smk.
+from alignment_tax.config_checks import workflow_gguf_path
 from alignment_tax.real_schema_fixtures import FIXTURE_FILES
 
 
@@ -30,7 +31,7 @@ if (config.get("base_model") or {}).get("source") == "gguf":
     # float32 safetensors checkpoint with its tokenizer (alignment_tax.gguf_model).
     rule convert_gguf_base_model:
         input:
-            gguf=config["base_model"]["gguf_file"],
+            gguf=workflow_gguf_path(config["base_model"]["gguf_file"], workflow.basedir),
         output:
             directory(res("models/base")),
         log:

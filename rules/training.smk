@@ -133,6 +133,7 @@ rule train_ppo_warmup:
         seed=config["seed"],
         model=_model_kwargs(),
         work_dir=res("work/ppo_warmup"),
+        stage="ppo_warmup",
         accelerate=job_accelerate("train"),
         code=code_fingerprint("train_ppo.py", env="training"),
     script:
@@ -163,6 +164,7 @@ rule train_ppo:
         seed=config["seed"],
         model=_model_kwargs(),
         work_dir=lambda w: res(f"work/ppo_kl{w.kl}"),
+        stage="ppo",
         accelerate=job_accelerate("train"),
         code=code_fingerprint("train_ppo.py", env="training"),
     script:

@@ -164,3 +164,25 @@ def test_dry_run_converts_the_gguf_file_into_models_base(tiny_gguf, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "convert_gguf_base_model" in result.stdout + result.stderr
     assert "fetch_base_model" not in result.stdout + result.stderr
+
+
+def test_gguf_file_is_relative_to_the_workflow_root(tiny_gguf, tmp_path):
+    """A relative base_model.gguf_file names a file under the workflow root, also when the
+    working directory is another folder (snakemake -d): the config check finds it and the
+    conversion job reads it from there."""
+    import os
+
+    import yaml
+    from conftest import REPO
+
+    config = _gguf_config(os.path.relpath(tiny_gguf, REPO))
+    config_file = tmp_path / "gguf.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    target = f"results/{config['run_name']}/models/base"
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(workdir), "-n", target]
+    result = run_snakemake(*args, "--configfile", str(config_file))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    assert f"input: {tiny_gguf}" in out

@@ -155,3 +155,12 @@ def test_dry_run_of_three_replicate_seeds():
     assert counts["aggregate_replicates"] == "3"
     assert "results/toy_replicates/replicates/seed3/models/sft" in result.stdout
     assert "results/toy_replicates/tables/replicates/wide_reading.csv" in result.stdout
+
+
+def test_rule_scripts_do_not_dispatch_on_the_rule_name():
+    """Replicate seeds run every rule again under another name (`seed<k>_<rule>`), so a rule
+    script that branches on `snakemake.rule` takes the wrong branch there: the stage must come
+    from params or inputs (train_ppo.py did this, and seed k's PPO warm-up crashed)."""
+    scripts = sorted((REPO / "workflow_scripts").glob("*.py"))
+    offenders = [s.name for s in scripts if re.search(r"snakemake\.rule\s*[=!]=", s.read_text())]
+    assert not offenders, offenders

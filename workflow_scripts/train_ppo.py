@@ -10,10 +10,12 @@ from alignment_tax.rule_io import limit_cpu_threads, rule_logging  # noqa: E402
 from alignment_tax.training_common import run_stage  # noqa: E402
 
 # One script for both PPO rules: the warm-up SFT (rule train_ppo_warmup) and PPO proper.
+# The stage comes from params, not from the rule's name: replicate seeds rename the rules
+# (seed<k>_train_ppo_warmup).
 with rule_logging(snakemake):
     limit_cpu_threads()
     p = snakemake.params
-    if snakemake.rule == "train_ppo_warmup":
+    if p.stage == "ppo_warmup":
         run_stage(
             "ppo_warmup",
             dict(

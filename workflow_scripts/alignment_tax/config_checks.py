@@ -7,7 +7,9 @@ names the key at fault and is raised before any job runs.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 
@@ -59,6 +61,20 @@ ENDPOINT_POLICIES = {
 }
 
 
+def workflow_gguf_path(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``base_model.gguf_file`` as a path for the working directory: the config gives it
+    relative to the workflow root ``root`` (or absolute), and the working directory is
+    another folder under ``snakemake -d``. Relative to the working directory when the file
+    lies inside it (so the rule's input reads as written in a run from the root), else
+    absolute."""
+    path = Path(path)
+    full = Path(os.path.normpath(path if path.is_absolute() else Path(root).resolve() / path))
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(full)
+
+
 def check_merge_policies(config: dict[str, Any]) -> None:
     """merging.norms / embeddings / lm_head must not break MA's endpoints or part-wise MA
     (a plain string applies to every method: 'theta0' there breaks both)."""
@@ -72,7 +88,9 @@ def check_merge_policies(config: dict[str, Any]) -> None:
                       f"e.g. {{ma: part, partwise: part, hma: theta0}}")
 
 
-def check_config(config: dict[str, Any]) -> None:
+def check_config(config: dict[str, Any], root: str | None = None) -> None:
+    """Stop on a config the schema accepts but the workflow cannot run; ``root`` is the
+    workflow root that base_model.gguf_file is relative to (None: the working directory)."""
     stages = config.get("stages", {})
     seeds = (config.get("replicates") or {}).get("seeds")
     if seeds and config.get("seed") not in seeds:
@@ -91,7 +109,10 @@ def check_config(config: dict[str, Any]) -> None:
                 _fail("base_model.gguf_file", "required when base_model.source is 'gguf'")
             from alignment_tax.gguf_model import gguf_file_problem
 
-            problem = gguf_file_problem(base["gguf_file"])
+            gguf_file = base["gguf_file"]
+            problem = gguf_file_problem(
+                gguf_file if root is None else workflow_gguf_path(gguf_file, root)
+            )
             if problem is not None:
                 _fail("base_model.gguf_file", problem)
         if (base["source"] == "toy") != bool(stages.get("toy_world")):
