@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from alignment_tax.io import write_text
+from alignment_tax.io import read_jsonl, write_text
 from alignment_tax.metrics import aggregate_category, bleu_signature
 
 logger = logging.getLogger(__name__)
@@ -92,24 +92,14 @@ def _check_local_task_file(task: str, path: Path, fields: tuple[str, ...]) -> No
     key = f"evaluation.local_task_data.{task}"
     if not path.is_file():
         raise FileNotFoundError(f"config key '{key}': no such file {path}")
-    n_rows = 0
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"config key '{key}': {path} line {line_no} is not JSON: {err}"
-                ) from err
-            absent = [f for f in fields if not isinstance(row, dict) or f not in row]
-            if absent:
-                raise ValueError(
-                    f"config key '{key}': {path} line {line_no} lacks {absent}; {task} rows "
-                    f"need {list(fields)} (the hub data set's schema)"
-                )
-            n_rows += 1
+    try:
+        rows = read_jsonl(path, required=fields)
+    except ValueError as err:
+        raise ValueError(
+            f"config key '{key}': {err}; {task} rows need {list(fields)} (the hub data set's "
+            "schema)"
+        ) from None
+    n_rows = len(rows)
     if n_rows == 0:
         raise ValueError(f"config key '{key}': {path} has no rows")
 
