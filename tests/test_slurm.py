@@ -31,6 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import require_gguf_of
 
 REPO = Path(__file__).resolve().parents[1]
 CI_SLURM = REPO / ".ci" / "slurm"
@@ -276,6 +277,7 @@ def _final_target() -> list[str]:
 @pytest.mark.parametrize("configfile", CONFIGS)
 def test_profile_dry_run_without_slurm(configfile, tmp_path):
     """`snakemake --profile slurm -n all_figures` from the repo root, no SLURM anywhere."""
+    require_gguf_of(REPO / "config" / configfile)
     env = {
         **os.environ,
         "PATH": _path_without_slurm(tmp_path),
