@@ -25,7 +25,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 
-from alignment_tax.figures import artifacts, buildable_artifacts, load_wide_tables  # noqa: E402
+from alignment_tax.artifact_catalogue import (  # noqa: E402
+    artifacts,
+    buildable_artifacts,
+    load_wide_tables,
+)
 from alignment_tax.paper_claims import BootstrapSettings, SeedItems, paper_claims  # noqa: E402
 from alignment_tax.tables import LONG_COLUMNS, variant_meta, wide_table  # noqa: E402
 from alignment_tax.variants import recipe_spec, variant_ids  # noqa: E402

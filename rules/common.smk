@@ -108,6 +108,22 @@ def pair_side(pair, side):
     raise ValueError(f"config key 'pairs': no pair named {pair!r}")
 
 
+def tiny_pairrm_tokenizer(wildcards):
+    """The folder whose tokenizer the tiny PairRM (build_tiny_pairrm) is built on: the
+    base model's, else the first public pair's theta0 (both shared by every seed)."""
+    if stage("training"):
+        return res("models/base")
+    return res(f"hub/{config['pairs'][0]['name']}/theta0")
+
+
+def pairrm_name():
+    """What judged the AlpacaEval answers, as pairrm.json records it."""
+    spec = config["evaluation"]["pairrm"]
+    if spec["source"] == "tiny":
+        return f"tiny random DebertaV2PairRM (seed {spec['tiny']['seed']}), not a trained judge"
+    return spec["model"]
+
+
 # ------------------------------------------------------------------ local data
 from alignment_tax.hub_data import local_dataset_files  # noqa: E402
 
@@ -127,8 +143,15 @@ def local_task_data(group):
     return {t: data[t] for t in config["evaluation"]["benchmarks"][group] if t in data}
 
 
+def evaluated_squadv2_files(wildcards):
+    """The local copy of the evaluated SQuAD v2 items, if any (evaluation.local_task_data):
+    AdaMerging's fit data are checked against it (paper's path)."""
+    data = config["evaluation"].get("local_task_data") or {}
+    return [data["squadv2"]] if "squadv2" in data else []
+
+
 # ------------------------------------------------------------------ paper artifacts
-from alignment_tax.figures import (  # noqa: E402
+from alignment_tax.artifact_catalogue import (  # noqa: E402
     artifact_settings,
     artifacts,
     skipped_artifacts,

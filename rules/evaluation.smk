@@ -38,6 +38,7 @@ rule evaluate_benchmark:
         batch_size=config["evaluation"]["batch_size"],
         num_fewshot=config["evaluation"]["num_fewshot"],
         limit=config["evaluation"]["limit"],
+        max_gen_toks=config["evaluation"]["max_gen_toks"],
         seed=config["seed"],
         dtype=lambda w: variant_dtype(config, w.variant),
         loading=lambda w: loading_options(config, pair_of(w.variant)),
@@ -143,6 +144,32 @@ rule fetch_pairrm:
         "../workflow_scripts/fetch_model.py"
 
 
+if config["evaluation"]["pairrm"]["source"] == "tiny":
+
+    ruleorder: build_tiny_pairrm > fetch_pairrm
+
+    # evaluation.pairrm.source tiny: a randomly initialised ranker of PairRM's class in
+    # hub/pairrm's layout, built here, so the PairRM path runs with nothing downloaded
+    # (its win rates are noise: alignment_tax.pairrm.tiny_pairrm).
+    rule build_tiny_pairrm:
+        input:
+            tokenizer=tiny_pairrm_tokenizer,
+        output:
+            directory(res("hub/pairrm")),
+        log:
+            log("build_tiny_pairrm.log"),
+        conda:
+            "../envs/evaluation.yaml"
+        threads: 1
+        resources:
+            **job_resources("cpu"),
+        params:
+            tiny=config["evaluation"]["pairrm"]["tiny"],
+            code=code_fingerprint("build_tiny_pairrm.py", env="evaluation"),
+        script:
+            "../workflow_scripts/build_tiny_pairrm.py"
+
+
 rule evaluate_pairrm:
     input:
         answers=res("eval/{variant}/alpaca_answers.jsonl"),
@@ -159,7 +186,7 @@ rule evaluate_pairrm:
     resources:
         **job_resources("evaluate"),
     params:
-        model=config["evaluation"]["pairrm"]["model"],
+        model=pairrm_name(),
         batch_size=config["evaluation"]["pairrm"]["batch_size"],
         code=code_fingerprint("evaluate_pairrm.py", env="evaluation"),
     script:
@@ -210,6 +237,8 @@ rule evaluate_gpt4:
         max_concurrency=config["evaluation"]["gpt4_judge"]["max_concurrency"],
         cache_root=res("cache/alpaca_eval"),
         api_key_env=config["evaluation"]["gpt4_judge"]["api_key_env"],
+        # true: the job starts alignment_tax.loopback_judge's stub on 127.0.0.1 (no API)
+        loopback=config["evaluation"]["gpt4_judge"]["loopback"],
         # whether the key is set (never the key): setting it later reruns the skipped jobs
         api_key_set=bool(
             os.environ.get(config["evaluation"]["gpt4_judge"]["api_key_env"])

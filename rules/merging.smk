@@ -195,34 +195,66 @@ rule select_hma:
         "../workflow_scripts/select_hma.py"
 
 
-# AdaMerging fits on labelled reading items drawn anew from the toy world, none of them an
-# evaluated item (alignment_tax.adamerging.reading_fit_rows): fig15's Reading scores are
-# measured on items the fit never saw.
-rule make_adamerging_data:
-    input:
-        world=res("data/world.json"),
-        tasks=res("data/tasks"),
-    output:
-        res("data/adamerging/reading_fit.jsonl"),
-    log:
-        log("merging/make_adamerging_data.log"),
-    conda:
-        "../envs/data.yaml"
-    threads: 1
-    resources:
-        **job_resources("cpu"),
-    params:
-        world=lambda w: {
-            k: v
-            for k, v in config["toy_world"].items()
-            if k not in ("architecture", "pretrain", "pretrain_threads", "tokenizer")
-        },
-        seed=config["seed"],
-        reading_tasks=config["evaluation"]["benchmarks"]["reading"],
-        n=lambda w: config["merging"]["adamerging"]["n_train_samples"],
-        code=code_fingerprint("make_adamerging_data.py", env="data"),
-    script:
-        "../workflow_scripts/make_adamerging_data.py"
+# AdaMerging fits on labelled reading items none of which is evaluated, so fig15's Reading
+# scores are measured on items the fit never saw; both rules write the same rows
+# {"id", "task", "prompt", "answer"} (docs/CONTRACTS.md).
+if config["stages"]["toy_world"]:
+
+    # toy world: new items drawn from the world's generator, the benchmark's prompts
+    # excluded (alignment_tax.adamerging.reading_fit_rows)
+    rule make_adamerging_data:
+        input:
+            world=res("data/world.json"),
+            tasks=res("data/tasks"),
+        output:
+            res("data/adamerging/reading_fit.jsonl"),
+        log:
+            log("merging/make_adamerging_data.log"),
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            **job_resources("cpu"),
+        params:
+            world=lambda w: {
+                k: v
+                for k, v in config["toy_world"].items()
+                if k
+                not in ("architecture", "pretrain", "pretrain_threads", "tokenizer")
+            },
+            seed=config["seed"],
+            reading_tasks=config["evaluation"]["benchmarks"]["reading"],
+            n=lambda w: config["merging"]["adamerging"]["n_train_samples"],
+            code=code_fingerprint("make_adamerging_data.py", env="data"),
+        script:
+            "../workflow_scripts/make_adamerging_data.py"
+
+else:
+
+    # paper's path: SQuAD v2's train split (datasets.squadv2_train: the hub copy or a local
+    # file in its schema) with lm-eval's squadv2 prompt and target; lm-eval evaluates the
+    # validation split, and local copies of the evaluated items are checked for overlap
+    # (alignment_tax.adamerging_squadv2.squadv2_fit_rows)
+    rule make_adamerging_data:
+        input:
+            dataset_local_files("squadv2_train"),
+            evaluated=evaluated_squadv2_files,
+        output:
+            res("data/adamerging/reading_fit.jsonl"),
+        log:
+            log("merging/make_adamerging_data.log"),
+        conda:
+            "../envs/evaluation.yaml"
+        threads: 1
+        resources:
+            **job_resources("cpu"),
+        params:
+            dataset=lambda w: config["datasets"]["squadv2_train"],
+            seed=config["seed"],
+            n=lambda w: config["merging"]["adamerging"]["n_train_samples"],
+            code=code_fingerprint("make_adamerging_squadv2_data.py", env="evaluation"),
+        script:
+            "../workflow_scripts/make_adamerging_squadv2_data.py"
 
 
 rule fit_adamerging:

@@ -30,12 +30,7 @@ END = "<!-- lane-coverage:end -->"
 NOT_IN_LANE = {
     "fetch_base_model": "theta_pre comes from the GGUF file (convert_gguf_base_model)",
     "fetch_pair_model": "public pairs are hub checkpoints; the lane trains its own pairs",
-    "fetch_pairrm": "PairRM is a hub model; no tiny local ranker yet (stages.pairrm false)",
-    "generate_alpaca_answers": "only for PairRM and the GPT-4 judge (both off)",
-    "prepare_alpaca_eval": "only for PairRM and the GPT-4 judge (both off)",
-    "evaluate_pairrm": "no tiny local ranker yet (stages.pairrm false)",
-    "fetch_alpaca_eval_glm_data": "GPT-4 judge off (needs a loopback judge server)",
-    "evaluate_gpt4": "GPT-4 judge off (needs a loopback judge server)",
+    "fetch_pairrm": "PairRM is a hub model; the lane builds a tiny random one (build_tiny_pairrm)",
     "make_adamerging_data": "AdaMerging fits on toy-world reading items only",
     "fit_adamerging": "AdaMerging fits on toy-world reading items only",
 }

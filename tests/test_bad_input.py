@@ -248,6 +248,21 @@ def test_hma_prompt_count_is_checked_with_the_config():
         check_config(config)
 
 
+def test_tiny_pairrm_head_count_is_checked_with_the_config():
+    from alignment_tax.config_checks import ConfigError, check_config
+    from conftest import load_config
+
+    config = load_config("config")
+    config["stages"]["pairrm"] = True
+    config["evaluation"]["pairrm"].update(
+        source="tiny", tiny={"seed": 0, "hidden_size": 30, "num_attention_heads": 4}
+    )
+    with pytest.raises(ConfigError, match="evaluation.pairrm.tiny.hidden_size"):
+        check_config(config)
+    config["evaluation"]["pairrm"]["tiny"]["hidden_size"] = 32
+    check_config(config)
+
+
 # --------------------------------------------------------------------------- F
 
 

@@ -76,6 +76,7 @@ BAD = [
     ("config", "evaluation.gpt4_judge.api_key_env", "sk-secret-key", "api_key_env"),
     ("config", "resources.groups.train.gpus", -1, "gpus"),
     ("config", "merging.patterns.pairs", ["rsf", "grpo"], "merging.patterns.pairs"),
+    ("config", "merging.partwise.pairs", ["rsf", "grpo"], "merging.partwise.pairs"),
     ("config", "merging.hma.sweep_pairs", ["zephyr"], "merging.hma.sweep_pairs"),
     ("paper", "base_model.hub_id", "not a hub id", "hub_id"),
     ("paper", "stages.toy_world", True, "toy"),

@@ -6,7 +6,6 @@ check the plumbing (task loading, metric keys, n, stderr, JSON), the metric defi
 checked in test_metrics.py.
 """
 
-import copy
 import importlib.util
 import json
 import math
@@ -201,30 +200,74 @@ def test_alpaca_records_and_prompt_format(tiny_models):
 )
 def test_pairrm_model_runs_on_transformers_5(tmp_path, tiny_models):
     """A tiny random DebertaV2PairRM saved and loaded like PairRM-hf, scored both orders."""
-    from transformers import DebertaV2Config
-
     _, tokenizer, _ = tiny_models
-    tokenizer = copy.deepcopy(tokenizer)
-    tokenizer.add_special_tokens({"additional_special_tokens": [
-        pairrm.SOURCE_PREFIX, pairrm.CAND1_PREFIX, pairrm.CAND2_PREFIX]})
-    ids = tokenizer.convert_tokens_to_ids(
-        [pairrm.SOURCE_PREFIX, pairrm.CAND1_PREFIX, pairrm.CAND2_PREFIX])
-    config = DebertaV2Config(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64, relative_attention=True,
-        position_buckets=32, position_biased_input=False, pad_token_id=tokenizer.pad_token_id,
-    )
-    config.update({"n_tasks": 1, "drop_out": 0.0, "sep_token_id": tokenizer.eos_token_id,
-                   "source_prefix_id": ids[0], "cand_prefix_id": ids[1],
-                   "cand1_prefix_id": ids[1], "cand2_prefix_id": ids[2]})
-    torch.manual_seed(0)
-    pairrm._pairrm_class()(config).save_pretrained(tmp_path)
+    model, tokenizer = pairrm.tiny_pairrm(tokenizer, seed=0)
+    model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     model, tok = pairrm.load_pairrm(str(tmp_path), device="cpu")
     logits = pairrm.pairrm_logits(model, tok, ["say hi", "say bye"], ["hi", "bye"],
                                   ["hello there", "ciao"], batch_size=2,
                                   source_max_length=16, candidate_max_length=16)
     assert len(logits) == 2 and all(math.isfinite(x) for x in logits)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("llm_blender") is None,
+    reason="llm-blender is not installed",
+)
+def test_tiny_pairrm_built_locally_scores_like_pairrm(tmp_path, tiny_models):
+    """Rule build_tiny_pairrm's ranker: PairRM's class on a local tokenizer with PairRM's
+    prefix tokens, saved as safetensors, read by rule evaluate_pairrm's code path."""
+    from alignment_tax.tables import score_rows
+
+    _, tokenizer, _ = tiny_models
+    tokenizer.save_pretrained(tmp_path / "base")
+    sizes = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "intermediate_size": 32}
+    summary = pairrm.build_tiny_pairrm(str(tmp_path / "base"), str(tmp_path / "rm"),
+                                       seed=3, **sizes)
+    assert summary["seed"] == 3 and summary["parameters"] > 0
+    folder = tmp_path / "rm"
+    assert (folder / "model.safetensors").is_file()
+    assert not list(folder.glob("*.bin")) and not list(tmp_path.glob(".rm.*"))
+
+    model, tok = pairrm.load_pairrm(str(folder), device="cpu")
+    assert type(model).__name__ == "DebertaV2PairRM"
+    prefixes = [pairrm.SOURCE_PREFIX, pairrm.CAND1_PREFIX, pairrm.CAND2_PREFIX]
+    ids = tok.convert_tokens_to_ids(prefixes)
+    assert ids == [model.config.source_prefix_id, model.config.cand1_prefix_id,
+                   model.config.cand2_prefix_id]
+    for prefix, token_id in zip(prefixes, ids, strict=True):  # one token each, never split
+        assert tok.encode(prefix + " say hi", add_special_tokens=False)[0] == token_id
+
+    answers = [
+        {"instruction": "Say hi", "output": "hi", "reference": "Hello there, friend!"},
+        {"instruction": "Count to three", "output": "1 2 3", "reference": "one two three"},
+    ]
+    result = pairrm.evaluate_with_pairrm(str(folder), answers, batch_size=2, device="cpu")
+    assert result["group"] == "pairrm"
+    assert set(result["win_rate"]) == {"one_order", "reversed_order", "both_orders",
+                                       "consistency"}
+    for order in ("one_order", "reversed_order", "both_orders"):
+        assert result["win_rate"][order]["n"] == 2
+        assert 0 <= result["win_rate"][order]["mean"] <= 1
+    assert [s["instruction"] for s in result["samples"]] == ["Say hi", "Count to three"]
+    logits = [(s["logit_model_first"], s["logit_model_second"]) for s in result["samples"]]
+    assert all(math.isfinite(x) for pair in logits for x in pair)
+    # the weights depend on the config's seed alone, and the folder holds them all
+    saved = model.state_dict()
+    same, _ = pairrm.tiny_pairrm(tokenizer, seed=3, **sizes)
+    other, _ = pairrm.tiny_pairrm(tokenizer, seed=4, **sizes)
+    assert set(same.state_dict()) == set(saved)
+    assert all(torch.equal(t, saved[k]) for k, t in same.state_dict().items())
+    assert not torch.equal(other.state_dict()["head_layer.1.weight"],
+                           saved["head_layer.1.weight"])
+    # what the tables read from pairrm.json
+    rows = score_rows(json.loads(json.dumps(result)), "pairrm")
+    assert {r["metric"] for r in rows} == {"win_rate_one_order", "win_rate_reversed_order",
+                                           "win_rate_both_orders"}
+    with pytest.raises(ValueError, match="hidden_size"):
+        pairrm.tiny_pairrm(tokenizer, seed=0, hidden_size=15, num_attention_heads=2)
 
 
 @pytest.mark.slow

@@ -5,15 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from alignment_tax.figures import (
+from alignment_tax.artifact_catalogue import (
     artifacts,
     buildable_artifacts,
-    draw,
     load_wide_tables,
     series_points,
     skipped_artifacts,
-    table1_frame,
 )
+from alignment_tax.figures import draw, table1_frame
 from conftest import load_config
 
 CATS = ["common_sense", "reading", "translation"]

@@ -1,8 +1,9 @@
 """The GPT-4 judge (table 1): alpaca_eval's AlpacaEval 2.0 annotator against a local
 OpenAI-compatible stub server, end to end (request, numbers, cache, key hygiene).
 
-The stub answers /v1/chat/completions with one token and the top log-probabilities of
-"m" and "M", as the weighted annotator reads them. Each model answer carries a canned
+The stub is the workflow's loopback judge (alignment_tax.loopback_judge): it answers
+/v1/chat/completions with one token and the top log-probabilities of "m" and "M", as the
+weighted annotator reads them. Each model answer carries a canned
 probability that the judge prefers it; the stub finds which of the two outputs in the
 prompt is the model's and answers accordingly. Nothing here touches the network.
 """
@@ -13,17 +14,16 @@ import json
 import math
 import secrets
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, load_config, run_snakemake
+from conftest import REPO, load_config, require_gguf_of, run_snakemake
 
 sys.path.insert(0, str(REPO / "workflow_scripts"))
 from alignment_tax import alpaca_eval_judge, eval_plan, pairrm  # noqa: E402
+from alignment_tax.loopback_judge import LoopbackJudge  # noqa: E402
 
 JUDGE_MODEL = "stub-judge-1"
 # model answers longer than the reference are preferred with 0.9, shorter ones with 0.4
@@ -67,71 +67,25 @@ def write_glm_data(path: Path, n: int = N_ANSWERS) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
-class StubJudge:
-    """OpenAI-compatible /v1/chat/completions on 127.0.0.1 in a thread."""
+class CannedVerdict:
+    """The verdict of StubJudge: each model answer's canned probability, turned into
+    P("m" is better) by which of the two outputs ("m" first) is the model's."""
 
     def __init__(self, probs: dict[str, float]):
         self.probs = probs  # model answer marker -> P(judge prefers the model answer)
         self.unusable: set[str] = set()  # markers answered without the "m"/"M" log-probs
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with stub.lock:
-                    stub.requests.append({"path": self.path, "body": body,
-                                          "authorization": self.headers.get("Authorization")})
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    self.send_error(404)
-                    return
-                reply = json.dumps(stub.reply(body)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):  # keep the test output quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def reply(self, body: dict) -> dict:
-        prompt = "\n".join(m["content"] for m in body["messages"])
-        (marker, p_model), = [(k, p) for k, p in self.probs.items() if f"ANSWER-{k} " in prompt]
-        model_first = prompt.index(f"ANSWER-{marker} ") < prompt.index(f"REFERENCE-{marker} ")
-        p_m = p_model if model_first else 1 - p_model  # "m" labels the first output
-        top = [{"token": "m", "bytes": [109], "logprob": math.log(p_m)},
-               {"token": "M", "bytes": [77], "logprob": math.log(1 - p_m)}]
-        top.sort(key=lambda t: -t["logprob"])
+    def __call__(self, output_1: str, output_2: str) -> float | None:
+        (marker, p_model), = [(k, p) for k, p in self.probs.items()
+                              if f"ANSWER-{k} " in output_1 + output_2]
         if marker in self.unusable:
-            top = [{"token": "The", "bytes": [84, 104, 101], "logprob": -0.01}]
-        return {
-            "id": "chatcmpl-stub", "object": "chat.completion", "created": 0,
-            "model": body["model"],
-            "choices": [{
-                "index": 0, "finish_reason": "length",
-                "message": {"role": "assistant", "content": top[0]["token"]},
-                "logprobs": {"content": [{**top[0], "top_logprobs": top}]},
-            }],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101},
-        }
+            return None
+        return p_model if f"ANSWER-{marker} " in output_1 else 1 - p_model
 
-    def __enter__(self):
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+def StubJudge(probs: dict[str, float]) -> LoopbackJudge:  # noqa: N802 (reads as a class)
+    """The workflow's loopback server (alignment_tax.loopback_judge) with canned verdicts."""
+    return LoopbackJudge(CannedVerdict(probs))
 
 
 def _files_under(*roots: Path) -> list[Path]:
@@ -213,6 +167,99 @@ def test_stub_server_end_to_end(tmp_path, monkeypatch, caplog):
     _assert_secret_absent(secret, written, json.dumps(result), caplog.text)
 
 
+def test_loopback_judge_needs_no_server_key_or_network(tmp_path, monkeypatch):
+    """evaluation.gpt4_judge.loopback: evaluate_gpt4 starts the loopback stub itself, with
+    no key in the environment, on the real-model lane's fixtures (the alpaca_eval
+    references and the df_gamed.csv-schema file of rule make_real_schema_fixtures); the
+    numbers follow the stub's documented length rule, the cache serves the rerun, and
+    the result says it was not judged by GPT-4."""
+    from alignment_tax import loopback_judge, real_schema_fixtures
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    files = real_schema_fixtures.write_fixtures(tmp_path / "fixtures", seed=7, n_items=8)
+    records = pairrm.alpaca_eval_records(
+        pairrm.fetch_alpaca_eval({"local_files": str(files["alpaca_eval"])}), 6)
+    answers = [{**r, "output": "A short answer." if i % 2 else "A much longer answer " * 8}
+               for i, r in enumerate(records)]
+    glm_data = tmp_path / "glm.csv"
+    alpaca_eval_judge.fetch_glm_data({}, glm_data, local_file=files["alpaca_eval_glm"])
+    servers = []
+    enter = loopback_judge.LoopbackJudge.__enter__
+
+    def recording_enter(self):
+        servers.append(self)
+        return enter(self)
+
+    monkeypatch.setattr(loopback_judge.LoopbackJudge, "__enter__", recording_enter)
+    kwargs = dict(variant="rsf/theta", glm_data=glm_data, cache_root=tmp_path / "cache",
+                  base_url="https://api.openai.com/v1", loopback=True)
+    result = alpaca_eval_judge.evaluate_gpt4(answers, **kwargs)
+    rerun = alpaca_eval_judge.evaluate_gpt4(answers, **kwargs)
+
+    assert len(servers) == 2  # one server per call, each stopped with it
+    first, second = (s.requests for s in servers)
+    assert len(first) == len(answers) and second == []  # the rerun is served from the cache
+    assert all(r["body"]["model"] == loopback_judge.LOOPBACK_MODEL for r in first)
+    assert all(r["authorization"].startswith("Bearer loopback-") for r in first)
+    assert result["skipped"] is False and result["loopback"] is True
+    assert "NOT GPT-4" in result["judge"]
+    assert result["judge_model"] == loopback_judge.LOOPBACK_MODEL
+    # the length rule is symmetric, so the random order of the outputs does not matter
+    want = [loopback_judge.length_verdict(a["output"], a["reference"]) for a in answers]
+    assert [s["preference"] - 1 for s in result["samples"]] == pytest.approx(want)
+    assert result["win_rate"]["mean"] == pytest.approx(100 * sum(want) / len(want))
+    assert 0 < result["length_controlled_win_rate"]["mean"] < 100
+    assert rerun["win_rate"]["mean"] == pytest.approx(result["win_rate"]["mean"])
+    # cached apart from a real judge's verdicts; the dummy key is in no file
+    cached = list((tmp_path / "cache").rglob("annotations.json"))
+    assert cached and all("loopback" in p.relative_to(tmp_path / "cache").parts for p in cached)
+    dummy_key = first[0]["authorization"].removeprefix("Bearer ")
+    _assert_secret_absent(dummy_key, _files_under(tmp_path), json.dumps(result))
+
+
+def test_loopback_server_rejects_other_prompts():
+    import urllib.error
+    import urllib.request
+
+    from alignment_tax.loopback_judge import LoopbackJudge, length_verdict, prompt_outputs
+
+    assert length_verdict("ab", "ab") == 0.5
+    assert length_verdict("abcd", "a") == pytest.approx(1 - length_verdict("a", "abcd"))
+    assert length_verdict("abcd", "a") > 0.5
+    with pytest.raises(ValueError, match="not an AlpacaEval 2.0 pairwise prompt"):
+        prompt_outputs("Which is better, A or B?")
+    body = json.dumps({"model": "x", "messages": [{"role": "user", "content": "hi"}]})
+    with LoopbackJudge() as server:
+        request = urllib.request.Request(server.base_url + "/chat/completions",
+                                         data=body.encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=10)
+    assert error.value.code == 400
+
+
+def test_real_lane_judges_its_variants_on_fixtures_through_the_loopback():
+    from alignment_tax.config_checks import ConfigError
+    from alignment_tax.real_schema_fixtures import FIXTURE_FILES
+    from test_config_schema import validated
+
+    real_file = REPO / "config" / "real_cpu.yaml"
+    require_gguf_of(real_file)  # the config check needs the lane's GGUF file
+    real = yaml.safe_load(real_file.read_text())
+    judge = validated(real)["evaluation"]["gpt4_judge"]
+    assert real["stages"]["gpt4_judge"] is True and judge["loopback"] is True
+    # the length control reads the fixture rule make_real_schema_fixtures writes
+    assert judge["glm_data"] == f"results/real_cpu/data/fixtures/{FIXTURE_FILES['alpaca_eval_glm']}"
+    assert eval_plan.judge_glm_data_inputs(real) == {"local": judge["glm_data"]}
+    judged = [f for f in eval_plan.eval_files(real) if f.endswith("/gpt4.json")]
+    assert sorted(judged) == sorted(f"results/real_cpu/eval/{v}/gpt4.json"
+                                    for v in judge["variants"])
+    real["evaluation"]["gpt4_judge"]["variants"] = ["rsf/theta", "rsf/no_such/alpha0.1"]
+    with pytest.raises(ConfigError, match=r"gpt4_judge.variants.*no_such"):
+        validated(real)
+
+
 def test_skipped_without_key_makes_no_request(tmp_path, monkeypatch):
     monkeypatch.delenv("STUB_JUDGE_KEY", raising=False)
     answers, probs = canned_answers(tmp_path, 2)
@@ -257,7 +304,8 @@ def test_only_table1_variants_are_judged():
 
 
 def test_table1_shows_win_rate_and_lc_win_rate(tmp_path):
-    from alignment_tax.figures import artifacts, load_wide_tables, table1_frame
+    from alignment_tax.artifact_catalogue import artifacts, load_wide_tables
+    from alignment_tax.figures import table1_frame
     from alignment_tax.io import write_json
     from alignment_tax.tables import BENCHMARK_CATEGORIES, long_table, wide_table
     from test_tables import _benchmark_json
@@ -350,6 +398,50 @@ def test_workflow_rule_against_the_stub_server(tmp_path, monkeypatch):
                           second.stdout + second.stderr)
 
 
+@pytest.mark.slow
+def test_workflow_rule_with_the_loopback_judge(tmp_path, monkeypatch):
+    """Rule evaluate_gpt4 with evaluation.gpt4_judge.loopback: no server started by hand,
+    no key set; the job's result is the stub's length rule, marked as such, and turning
+    loopback off makes the job out of date (the value reaches the rule as a param)."""
+    from alignment_tax.loopback_judge import JUDGED_BY, length_verdict
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    answers, _ = canned_answers(inputs, 4)
+    glm_data = inputs / "df_gamed.csv"
+    write_glm_data(glm_data, 4)
+    config = load_config("config")
+    config["stages"]["gpt4_judge"] = True
+    config["evaluation"]["gpt4_judge"].update(loopback=True, glm_data=str(glm_data))
+    run, variant = config["run_name"], "rsf/theta"
+    workdir = tmp_path / "run"
+    target = Path("results") / run / "eval" / variant / "gpt4.json"
+    answers_path = workdir / target.parent / "alpaca_answers.jsonl"
+    answers_path.parent.mkdir(parents=True)
+    answers_path.write_text("".join(json.dumps(a) + "\n" for a in answers))
+    config_file = inputs / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(workdir), str(target), "--cores", "1",
+            "--allowed-rules", "evaluate_gpt4", "fetch_alpaca_eval_glm_data",
+            "--configfile", str(config_file)]
+    done = run_snakemake(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads((workdir / target).read_text())
+    assert out["skipped"] is False and out["loopback"] is True and out["judge"] == JUDGED_BY
+    want = [length_verdict(a["output"], a["reference"]) for a in answers]
+    assert out["win_rate"]["mean"] == pytest.approx(100 * sum(want) / len(want))
+    log_text = (workdir / "logs" / run / "evaluate_gpt4" / f"{variant}.log").read_text()
+    assert "NOT GPT-4" in log_text
+    unchanged = run_snakemake(*args, "--dry-run")
+    assert unchanged.returncode == 0 and "Nothing to be done" in unchanged.stdout
+    config["evaluation"]["gpt4_judge"]["loopback"] = False
+    config_file.write_text(yaml.safe_dump(config))
+    switched = run_snakemake(*args, "--dry-run")
+    assert switched.returncode == 0 and "evaluate_gpt4" in switched.stdout, switched.stdout
+
+
 def test_unusable_verdicts_fail_the_job_and_are_asked_again(tmp_path, monkeypatch):
     monkeypatch.setenv("STUB_JUDGE_KEY", "sk-test-" + secrets.token_hex(8))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -359,11 +451,11 @@ def test_unusable_verdicts_fail_the_job_and_are_asked_again(tmp_path, monkeypatc
     with StubJudge({str(i): p for i, p in enumerate(probs)}) as stub:
         kwargs = dict(variant="pair/theta", glm_data=glm_data, cache_root=tmp_path / "cache",
                       base_url=stub.base_url, api_key_env="STUB_JUDGE_KEY")
-        stub.unusable = {"3"}
+        stub.verdict.unusable = {"3"}
         with pytest.raises(RuntimeError, match="1 of 5 AlpacaEval verdicts are missing"):
             alpaca_eval_judge.evaluate_gpt4(answers, **kwargs)
         assert len(stub.requests) == 5
-        stub.unusable = set()
+        stub.verdict.unusable = set()
         result = alpaca_eval_judge.evaluate_gpt4(answers, **kwargs)
         # only the failed verdict is asked again; the four cached ones are reused
         assert len(stub.requests) == 6
@@ -393,7 +485,8 @@ def test_judge_defaults_are_alpaca_eval_2s():
     judge = validated(config)["evaluation"]["gpt4_judge"]
     assert judge == {"annotator": "weighted_alpaca_eval_gpt4_turbo",
                      "model": "gpt-4-1106-preview", "base_url": "https://api.openai.com/v1",
-                     "api_key_env": "OPENAI_API_KEY", "max_concurrency": 5, "glm_data": None}
+                     "api_key_env": "OPENAI_API_KEY", "max_concurrency": 5, "glm_data": None,
+                     "loopback": False, "variants": None}
     # the default model is the one the package's annotator config names
     from alpaca_eval import constants
 

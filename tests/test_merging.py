@@ -268,11 +268,13 @@ def test_variant_ids_are_unique_and_stable():
         "results/toy/models/sft", "results/toy/models/rlhf/dpo"]
 
 
-def test_pattern_and_hma_sweeps_only_for_the_pairs_named():
+def test_partwise_pattern_and_hma_sweeps_only_for_the_pairs_named():
     config = _toy_config(**GRID)
     config["merging"]["patterns"]["pairs"] = ["rsf"]
+    config["merging"]["partwise"]["pairs"] = ["dpo"]
     config["merging"]["hma"].update(Ks=[3, 6], lrs=[1e-3, 5e-2], sweep_pairs=["rsf"])
     ids = variants.variant_ids(config)
+    assert {i.split("/")[0] for i in ids if "/part_" in i} == {"dpo"}
     assert "rsf/pattern_a_a_a-0.1/alpha0.3" in ids
     assert not any(i.startswith(("dpo/pattern", "ppo/pattern")) for i in ids)
     assert {"rsf/hma/K6/alpha0.2", "rsf/hma/K3/alpha0.2", "dpo/hma/K3/alpha0.2"} <= set(ids)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from alignment_tax.figures import artifacts, buildable_artifacts, load_wide_tables
+from alignment_tax.artifact_catalogue import artifacts, buildable_artifacts, load_wide_tables
 from alignment_tax.paper_claims import (
     COLUMNS,
     BootstrapSettings,

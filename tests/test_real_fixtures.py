@@ -138,6 +138,19 @@ def test_benchmark_rows_in_the_data_sets_schemas(fixtures):
     assert all(set(r["translation"]) == {"fr", "en"} for r in rows["wmt14-fr-en"])
 
 
+def test_squadv2_train_fixture_shares_no_item_with_the_evaluated_one(fixtures):
+    """AdaMerging fits on the train fixture; the squadv2 benchmark fixture is evaluated."""
+    _, paths = fixtures
+    train = read_jsonl(paths["squadv2_train"])
+    evaluated = read_jsonl(paths["squadv2"])
+    assert len(train) == N and set(train[0]) == set(evaluated[0])
+    assert not {r["context"] for r in train} & {r["context"] for r in evaluated}
+    assert not {r["question"] for r in train} & {r["question"] for r in evaluated}
+    for row in train:  # answer spans lie in their passage, as in the hub copy
+        for text, start in zip(row["answers"]["text"], row["answers"]["answer_start"], strict=True):
+            assert row["context"][start : start + len(text)] == text
+
+
 def test_local_files_errors_name_the_key(fixtures, tmp_path):
     _, paths = fixtures
     with pytest.raises(FileNotFoundError, match="datasets.hh_rlhf.local_files"):
@@ -170,7 +183,9 @@ def local_paper_config() -> dict:
         },
         "pretrain_sample": {"local_files": files["pretrain_sample"]},
         "alpaca_eval": {"local_files": files["alpaca_eval"]},
+        "squadv2_train": {"local_files": {"train": files["squadv2_train"]}},
     }
+    config["merging"]["adamerging"]["n_train_samples"] = 4
     config["fixtures"] = {"n_items": 8}
     config["evaluation"]["local_task_data"] = {t: files[t] for t in fx.BENCHMARK_FIXTURES}
     return config
@@ -235,6 +250,7 @@ def test_workflow_builds_fixtures_before_the_jobs_that_read_them(tmp_path):
     data = [
         "results/fixture_test/data/sharegpt.json",
         "results/fixture_test/data/alpaca_eval.jsonl",
+        "results/fixture_test/data/adamerging/reading_fit.jsonl",
     ]
     result = run_snakemake(*snakemake, *data)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -242,6 +258,10 @@ def test_workflow_builds_fixtures_before_the_jobs_that_read_them(tmp_path):
     assert log.index("rule make_real_schema_fixtures:") < log.index("rule prepare_hub_data:")
     assert len(read_json(tmp_path / data[0])) == 8  # fixtures.n_items ShareGPT rows
     assert len(read_jsonl(tmp_path / data[1])) == 8
+    # AdaMerging's fit data: SQuAD v2 train rows in lm-eval's squadv2 prompt
+    fit_rows = read_jsonl(tmp_path / data[2])
+    assert len(fit_rows) == 4 and {r["task"] for r in fit_rows} == {"squadv2"}
+    assert all(r["prompt"].startswith("Title: ") for r in fit_rows)
     # the benchmark files reach the evaluation job as inputs (planned only)
     result = run_snakemake(*snakemake, "-n", "results/fixture_test/eval/sft/reading.json")
     assert result.returncode == 0, result.stderr[-3000:]

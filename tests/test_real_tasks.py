@@ -213,3 +213,31 @@ def test_bad_local_task_data_fails_before_model_work(fixture_dir, tmp_path):
         benchmarks.write_local_task_yamls({"piqa": tmp_path / "empty.jsonl"}, tmp_path)
     with pytest.raises(ValueError, match="toy world"):
         benchmarks.resolve_tasks(["arc_easy"], tmp_path, {"arc_easy": arc})
+
+
+def test_max_gen_toks_bounds_the_generated_answers(fixture_dir, tiny_model, no_network):
+    """evaluation.max_gen_toks reaches lm-eval: a random model rarely emits WMT14's stop
+    sequence, so its answers run to the bound (counted in generated tokens, from lm-eval's
+    own request log) - 3 tokens with the bound, more without it."""
+    model, tokenizer = tiny_model
+    tasks = ["wmt14-fr-en"]
+    calls = []
+    generate = model.generate
+
+    def counting_generate(*args, **kwargs):
+        out = generate(*args, **kwargs)
+        calls.append(out.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+
+    model.generate = counting_generate
+    try:
+        for bound in (3, None):
+            benchmarks.run_tasks(model, tokenizer, tasks, batch_size=8, limit=4, seed=0,
+                                 local_task_data=task_data(fixture_dir, tasks),
+                                 max_gen_toks=bound)
+            calls.append(None)
+    finally:
+        del model.generate
+    bounded, unbounded = calls[: calls.index(None)], calls[calls.index(None) + 1 : -1]
+    assert bounded and max(bounded) <= 3
+    assert unbounded and max(unbounded) > 3

@@ -11,7 +11,7 @@ from hashlib import sha256
 
 import pandas as pd
 import pytest
-from alignment_tax.figures import buildable_artifacts
+from alignment_tax.artifact_catalogue import buildable_artifacts
 from alignment_tax.tables import alignment_tax_checks
 from conftest import REPO, load_config, run_snakemake
 

@@ -4,7 +4,7 @@ sys.path.insert(0, snakemake.scriptdir)
 
 import time  # noqa: E402
 
-from alignment_tax.figures import artifacts, load_wide_tables  # noqa: E402
+from alignment_tax.artifact_catalogue import artifacts, load_wide_tables  # noqa: E402
 from alignment_tax.paper_claims import (  # noqa: E402
     BootstrapSettings,
     load_seed_items,

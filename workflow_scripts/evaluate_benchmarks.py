@@ -36,6 +36,7 @@ with rule_logging(snakemake) as logger:
         batch_size=params.batch_size,
         num_fewshot=params.num_fewshot,
         limit=params.limit,
+        max_gen_toks=params.max_gen_toks,
         seed=params.seed,
         items=items,
     )

@@ -19,12 +19,15 @@ with rule_logging(snakemake) as logger:
         base_url=params.base_url,
         api_key_env=params.api_key_env,
         max_concurrency=params.max_concurrency,
+        loopback=params.loopback,
     )
     result["variant"] = snakemake.wildcards.variant
     write_json(snakemake.output[0], result)
     if result["skipped"]:
         logger.info("%s: %s", snakemake.wildcards.variant, result["reason"])
     else:
+        if result["loopback"]:
+            logger.warning("judged by the %s", result["judge"])
         logger.info("%s: AlpacaEval 2.0 win rate %.2f%%, length-controlled %.2f%% (n = %d)",
                     snakemake.wildcards.variant, result["win_rate"]["mean"],
                     result["length_controlled_win_rate"]["mean"], result["win_rate"]["n"])

@@ -7,13 +7,8 @@ from alignment_tax.warm_worker import hand_off  # noqa: E402
 
 hand_off(globals())  # local runs: continue in a pre-imported worker (see its docstring)
 
-from alignment_tax.figures import (  # noqa: E402
-    CATEGORY_LABELS,
-    artifacts,
-    draw,
-    load_wide_tables,
-    write_summary,
-)
+from alignment_tax.artifact_catalogue import artifacts, load_wide_tables  # noqa: E402
+from alignment_tax.figures import CATEGORY_LABELS, draw, write_summary  # noqa: E402
 from alignment_tax.rule_io import rule_logging  # noqa: E402
 
 with rule_logging(snakemake) as log:

@@ -23,6 +23,10 @@ metrics; this module only wires it to the workflow:
   data set); rule fetch_alpaca_eval_glm_data fetches that file, so the judge job itself
   downloads nothing (``_local_glm_data``).
 
+With ``evaluation.gpt4_judge.loopback`` the judge is ``alignment_tax.loopback_judge``'s
+server, started on 127.0.0.1 for the job: the same code path with no API, key or network,
+and verdicts that measure nothing (its result says so in ``judge``).
+
 Both rates are in percent (the paper's scale): 100 * the mean probability that the judge
 prefers the model's answer over the reference.
 """
@@ -284,16 +288,47 @@ def evaluate_gpt4(
     base_url: str = DEFAULT_BASE_URL,
     api_key_env: str = "OPENAI_API_KEY",
     max_concurrency: int = 5,
+    loopback: bool = False,
 ) -> dict[str, Any]:
     """AlpacaEval 2.0 judgement of one variant's answers, or a result saying it was skipped
-    when the key's variable is unset."""
+    when the key's variable is unset.
+
+    ``loopback`` (evaluation.gpt4_judge.loopback): the judge is
+    ``alignment_tax.loopback_judge.LoopbackJudge`` started on 127.0.0.1 for this call
+    (its length rule, model ``LOOPBACK_MODEL``, a random key held in memory; ``base_url``,
+    ``model`` and ``api_key_env`` are not used), its verdicts cached apart from any real
+    judge's, and the result marked ``"judge": JUDGED_BY``.
+    """
+    if not answers:
+        raise ValueError("no AlpacaEval answers to judge")
+    if loopback:
+        import secrets
+
+        from alignment_tax.loopback_judge import JUDGED_BY, LOOPBACK_MODEL, LoopbackJudge
+
+        _check_glm_data(glm_data, len(answers))  # before the server starts
+        with LoopbackJudge() as server:
+            result = _judge(answers, variant=variant, glm_data=glm_data,
+                            cache_root=Path(cache_root) / "loopback", annotator=annotator,
+                            model=LOOPBACK_MODEL, base_url=server.base_url,
+                            api_key="loopback-" + secrets.token_hex(8),
+                            max_concurrency=max_concurrency)
+        return {**result, "loopback": True, "judge": JUDGED_BY}
     api_key = api_key_from_env(api_key_env)
     if api_key is None:
         logger.warning("environment variable %s is not set: GPT-4 judge skipped", api_key_env)
         return skipped_result(api_key_env)
-    if not answers:
-        raise ValueError("no AlpacaEval answers to judge")
     _check_glm_data(glm_data, len(answers))  # before any API call
+    return {**_judge(answers, variant=variant, glm_data=glm_data, cache_root=cache_root,
+                     annotator=annotator, model=model, base_url=base_url, api_key=api_key,
+                     max_concurrency=max_concurrency),
+            "loopback": False, "judge": model}
+
+
+def _judge(answers: Sequence[dict], *, variant: str, glm_data: str | os.PathLike,
+           cache_root: str | os.PathLike, annotator: str, model: str, base_url: str,
+           api_key: str, max_concurrency: int) -> dict[str, Any]:
+    """evaluate_gpt4's judgement once the judge's endpoint and key are known."""
     start = time.perf_counter()
     annotations = annotate(answers, generator=variant, annotator=annotator, model=model,
                            base_url=base_url, api_key=api_key, cache_root=cache_root,

@@ -233,6 +233,7 @@ def run_tasks(
     seed: int = 0,
     bootstrap_iters: int = 1000,
     max_length: int | None = None,
+    max_gen_toks: int | None = None,
 ) -> dict[str, Any]:
     """Run lm-eval on an in-memory model; return lm-eval's results dict (serialisable).
 
@@ -264,8 +265,10 @@ def run_tasks(
             num_fewshot=num_fewshot,
             limit=limit,
             task_manager=task_manager,
-            # greedy decoding for every generation task (the authors' setting)
-            gen_kwargs={"do_sample": False, "temperature": 0.0},
+            # greedy decoding for every generation task (the authors' setting); the answer
+            # length bound is a generation kwarg (HFLM's own max_gen_toks is a fixed 256)
+            gen_kwargs={"do_sample": False, "temperature": 0.0,
+                        **({"max_gen_toks": max_gen_toks} if max_gen_toks else {})},
             bootstrap_iters=bootstrap_iters,
             log_samples=True,  # per-item metrics for item_scores; the scores are unchanged
             random_seed=seed,
@@ -388,6 +391,7 @@ def evaluate_category(
     seed: int = 0,
     bootstrap_iters: int = 1000,
     items: list | None = None,
+    max_gen_toks: int | None = None,
 ) -> dict[str, Any]:
     """Scores of one benchmark category: per task and the category mean, plus provenance.
 
@@ -408,6 +412,7 @@ def evaluate_category(
         limit=limit,
         seed=seed,
         bootstrap_iters=bootstrap_iters,
+        max_gen_toks=max_gen_toks,
     )
     seconds = time.perf_counter() - start
     task_scores = extract_task_scores(results, tasks, metric)
@@ -421,6 +426,7 @@ def evaluate_category(
         "settings": {
             "num_fewshot": num_fewshot,
             "limit": limit,
+            "max_gen_toks": max_gen_toks,
             "batch_size": batch_size,
             "seed": seed,
             "decoding": "greedy",

@@ -164,6 +164,7 @@ def check_config(config: dict[str, Any], root: str | None = None) -> None:
         pair_names |= set(config.get("rlhf", {}).get("algorithms", []))
     for key, listed in (
         ("merging.patterns.pairs", patterns.get("pairs")),
+        ("merging.partwise.pairs", merging.get("partwise", {}).get("pairs")),
         ("merging.hma.sweep_pairs", merging.get("hma", {}).get("sweep_pairs")),
     ):
         unknown = sorted(set(listed or []) - pair_names)
@@ -171,6 +172,14 @@ def check_config(config: dict[str, Any], root: str | None = None) -> None:
             _fail(key, f"names unknown pairs {unknown}; pairs are {sorted(pair_names)}")
 
     check_merge_policies(config)
+
+    pairrm = config.get("evaluation", {}).get("pairrm", {})
+    if stages.get("pairrm") and pairrm.get("source") == "tiny":
+        tiny = pairrm.get("tiny", {})
+        if tiny.get("hidden_size", 32) % tiny.get("num_attention_heads", 2):
+            _fail("evaluation.pairrm.tiny.hidden_size",
+                  f"{tiny.get('hidden_size', 32)} is not a multiple of num_attention_heads "
+                  f"({tiny.get('num_attention_heads', 2)})")
 
     hma = merging.get("hma", {})
     if hma.get("n_train_samples", 0) > hma.get("n_top_samples", float("inf")):
@@ -195,6 +204,14 @@ def check_config(config: dict[str, Any], root: str | None = None) -> None:
     if hma.get("n_prompts") is not None and hma["n_prompts"] < hma.get("n_top_samples", 0):
         _fail("merging.hma.n_prompts", f"({hma['n_prompts']}) is smaller than "
               f"merging.hma.n_top_samples ({hma['n_top_samples']})")
+
+    adamerging = merging.get("adamerging") or {}
+    datasets = config.get("datasets") or {}
+    if (adamerging.get("mean_alphas") and stages.get("training", True)
+            and not stages.get("toy_world") and not datasets.get("squadv2_train")):
+        _fail("datasets.squadv2_train", "is missing: AdaMerging (merging.adamerging) fits on "
+              "labelled reading items, on the paper's path SQuAD v2's train split (e.g. "
+              "{hub_id: rajpurkar/squad_v2, split: train}, or local_files in its schema)")
 
     benchmarks = config.get("evaluation", {}).get("benchmarks", {})
     if not any(benchmarks.values()):
@@ -226,3 +243,12 @@ def check_config(config: dict[str, Any], root: str | None = None) -> None:
             and not config["evaluation"]["gpt4_judge"].get("glm_data")):
         _fail("evaluation.gpt4_judge.glm_data", "must name a local df_gamed.csv (the length-"
               "controlled win rate's data) when datasets.alpaca_eval has no hub_id")
+    for stage_name, section in (("gpt4_judge", "gpt4_judge"), ("pairrm", "pairrm")):
+        chosen = (config.get("evaluation", {}).get(section) or {}).get("variants")
+        if stages.get(stage_name) and chosen:
+            from alignment_tax.variants import variant_ids
+
+            unknown = sorted(set(chosen) - set(variant_ids(config)))
+            if unknown:
+                _fail(f"evaluation.{section}.variants", f"{unknown} are not variants of "
+                      "this configuration")

@@ -41,11 +41,15 @@ def eval_variants(config: dict) -> list[str]:
 
 
 def judged_variants(config: dict) -> list[str]:
-    """The models the GPT-4 judge sees: table 1's, per public pair the RLHF model (theta)
-    and HMA at alpha 0.2 (K = 3 where fitted, else the first K). The paper judged only
-    these ("due to the limited quota"); every AlpacaEval 2.0 call costs money."""
+    """The models the GPT-4 judge sees: evaluation.gpt4_judge.variants where set, else
+    table 1's, per public pair the RLHF model (theta) and HMA at alpha 0.2 (K = 3 where
+    fitted, else the first K). The paper judged only these ("due to the limited quota");
+    every AlpacaEval 2.0 call costs money."""
     from alignment_tax.variants import all_variants
 
+    chosen = config["evaluation"].get("gpt4_judge", {}).get("variants")
+    if chosen:
+        return list(chosen)
     public = {p["name"] for p in config.get("pairs", [])}
     Ks = config.get("merging", {}).get("hma", {}).get("Ks", [])
     hma_K = 3 if 3 in Ks else (Ks[0] if Ks else None)
@@ -54,6 +58,13 @@ def judged_variants(config: dict) -> list[str]:
             (v.method == "plain" and v.alpha == 0.0)
             or (v.method == "hma" and v.K == hma_K and abs(v.alpha - 0.2) < 1e-9))
     ]
+
+
+def pairrm_variants(config: dict) -> list[str]:
+    """The models PairRM ranks: evaluation.pairrm.variants where set, else every variant
+    (the paper ranks each point of Zephyr's MA curves, fig6)."""
+    chosen = config["evaluation"].get("pairrm", {}).get("variants")
+    return list(chosen) if chosen else eval_variants(config)
 
 
 def judge_glm_data_inputs(config: dict) -> dict:
@@ -65,12 +76,16 @@ def judge_glm_data_inputs(config: dict) -> dict:
 
 def eval_files(config: dict) -> list[str]:
     """Every results/<run>/eval/<variant>/<group>.json of the configuration (gpt4: table
-    1's variants only)."""
+    1's variants only; pairrm: evaluation.pairrm.variants where set)."""
     root = _results(config)
-    judged = set(judged_variants(config)) if "gpt4" in eval_groups(config) else set()
+    groups = eval_groups(config)
+    subsets = {  # the AlpacaEval groups see a subset of the variants
+        "gpt4": set(judged_variants(config)) if "gpt4" in groups else set(),
+        "pairrm": set(pairrm_variants(config)) if "pairrm" in groups else set(),
+    }
     return [
-        f"{root}/eval/{v}/{g}.json" for v in eval_variants(config) for g in eval_groups(config)
-        if g != "gpt4" or v in judged
+        f"{root}/eval/{v}/{g}.json" for v in eval_variants(config) for g in groups
+        if g not in subsets or v in subsets[g]
     ]
 
 

@@ -1,18 +1,16 @@
 """The paper's figures and table 1, drawn from the score tables only.
 
-Every artifact reads the wide per-category tables written by ``alignment_tax.tables``
-(``wide_<category>.csv``): no number is typed in here. A figure is a list of *series*
-(one curve per method, points joined in the order of their hyper-parameter) drawn on one
-panel per benchmark category, x = alignment reward, y = the category score, with the
-Pareto front of all drawn points marked. Merge convention on every axis:
-merged = alpha * theta0 + (1 - alpha) * theta (alpha = weight on the SFT model theta0).
+What each artifact shows (its panels, series and the points each series selects from the
+wide per-category tables of ``alignment_tax.tables``) is the catalogue in
+``alignment_tax.artifact_catalogue``; this module only draws it: no number is typed in
+here. A figure is drawn on one panel per benchmark category, x = alignment reward, y = the
+category score, with the Pareto front of all drawn points marked. Merge convention on every
+axis: merged = alpha * theta0 + (1 - alpha) * theta (alpha = weight on the SFT model theta0).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from alignment_tax.artifact_catalogue import Artifact, series_points  # noqa: E402
 from alignment_tax.io import atomic_path  # noqa: E402
 from alignment_tax.tables import BENCHMARK_CATEGORIES, pareto_front  # noqa: E402
 
@@ -31,8 +30,6 @@ CATEGORY_LABELS = {
     "translation": "Translation (BLEU)",
 }
 ALPHA_NOTE = "alpha = weight on theta0 (SFT): merged = alpha*theta0 + (1-alpha)*theta"
-
-META_FIELDS = ("method", "alpha", "part", "pattern", "K", "hyper", "reward")
 
 # The paper's table 1 (for comparison only; labelled as the paper's wherever shown).
 PAPER_TABLE1 = pd.DataFrame(
@@ -44,256 +41,6 @@ PAPER_TABLE1 = pd.DataFrame(
     ],
     columns=["pair", "model", "win_rate", "reading", "common_sense", "translation"],
 )
-
-
-@dataclass(frozen=True)
-class Series:
-    """One curve: rows of a pair's table selected by ``select``, ordered by ``order_by``."""
-
-    label: str
-    pair: str
-    select: Callable[[pd.DataFrame], pd.Series]
-    order_by: str = "alpha"
-    # order_by values of the plain models, which have none of their own: (theta0, theta)
-    plain_order: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
-class Artifact:
-    name: str
-    title: str
-    kind: str  # tradeoff | per_benchmark | training_curve | table
-    rows: tuple[tuple[str, tuple[Series, ...]], ...] = ()  # (row title, series)
-    categories: tuple[str, ...] = BENCHMARK_CATEGORIES
-    x: str = "reward"
-    needs: tuple[str, ...] = field(default_factory=tuple)  # what the config must run
-
-
-def _method(name: str, **equal) -> Callable[[pd.DataFrame], pd.Series]:
-    def select(df: pd.DataFrame) -> pd.Series:
-        mask = df["method"] == name
-        for column, value in equal.items():
-            mask &= df[column] == value
-        return mask
-
-    return select
-
-
-def _hma(K: int | None = None) -> Callable[[pd.DataFrame], pd.Series]:
-    """HMA variants (of K parts): each is the candidate fit (lr, epsilon) of least held-out
-    loss on D_theta, chosen before any evaluation (rule select_hma)."""
-    def select(df: pd.DataFrame) -> pd.Series:
-        mask = df["method"] == "hma"
-        if K is not None:
-            mask &= df["K"] == K
-        return mask
-
-    return select
-
-
-def _alpha_in(low: float, high: float, inner: Callable) -> Callable:
-    return lambda df: inner(df) & df["alpha"].between(low - 1e-9, high + 1e-9)
-
-
-def pair_of(variant: str) -> str:
-    return variant.split("/", 1)[0]
-
-
-def _with_endpoints(inner: Callable) -> Callable:
-    """A merge curve joined to its ends: theta (alpha = 0) and theta0 (alpha = 1) are the
-    plain variants, evaluated once rather than once per curve."""
-    return lambda df: inner(df) | (df["method"] == "plain")
-
-
-def ma(pair: str, label: str = "MA") -> Series:
-    return Series(label, pair, _with_endpoints(_method("ma")))
-
-
-def artifact_settings(config: dict) -> dict:
-    """The part of a config that decides which artifacts exist and what they draw (passed
-    to the plotting rule as a param, so exactly these values trigger a redraw)."""
-    merging = config.get("merging", {})
-    return {
-        "stages": dict(config["stages"]),
-        "rlhf": {
-            "algorithms": list(config.get("rlhf", {}).get("algorithms", [])),
-            "rsf": {"iterations": config.get("rlhf", {}).get("rsf", {}).get("iterations")},
-        },
-        "pairs": [{"name": p["name"]} for p in config.get("pairs", [])],
-        "merging": {
-            "hma": {"Ks": list(merging.get("hma", {}).get("Ks", []))},
-            "partwise": {"parts": list(merging.get("partwise", {}).get("parts", []))},
-            "patterns": {"patterns": list(merging.get("patterns", {}).get("patterns", []))},
-            "adamerging": bool(merging.get("adamerging")),
-        },
-    }
-
-
-def artifacts(config: dict) -> dict[str, Artifact]:
-    """Every data artifact of the paper, as far as this configuration defines its inputs."""
-    algorithms = config.get("rlhf", {}).get("algorithms", []) if config["stages"].get(
-        "training") else []
-    public = [p["name"] for p in config.get("pairs", [])]
-    Ks = config.get("merging", {}).get("hma", {}).get("Ks", [])
-    parts = config.get("merging", {}).get("partwise", {}).get("parts", [])
-    patterns = config.get("merging", {}).get("patterns", {}).get("patterns", [])
-
-    def partwise(pair: str) -> tuple[Series, ...]:
-        return tuple(Series(f"{p} part", pair, _with_endpoints(_method("partwise", part=p)))
-                     for p in parts) + (
-            ma(pair, "whole model (MA)"),)
-
-    def hma_vs_ma(pair: str, low=0.0, high=1.0) -> tuple[Series, ...]:
-        return (Series("HMA (K=3)" if 3 in Ks else "HMA", pair,
-                       _alpha_in(low, high, _hma(3 if 3 in Ks else None))),
-                Series("MA", pair, _alpha_in(low, high, _with_endpoints(_method("ma")))))
-
-    out: dict[str, Artifact] = {}
-    rsf = "rsf" if "rsf" in algorithms else None
-    baselines = [
-        ("early stopping", "early_stopping", "iteration"),
-        ("L1 penalty", "l1", "hyper_value"),
-        ("L2 penalty", "l2", "hyper_value"),
-        ("LoRA (MLP)", "lora_mlp", "hyper_value"),
-        ("LoRA (MLP+attention)", "lora_mlp_attn", "hyper_value"),
-        ("distillation", "distillation", "hyper_value"),
-        ("SMA", "sma", "hyper_value"),
-    ]
-    if rsf:
-        out["fig3"] = Artifact("fig3", "Existing mitigation methods vs model averaging (RSF)",
-                               "tradeoff", (("RSF", (ma(rsf),) + tuple(
-                                   Series(label, rsf, _method(m), order) for label, m, order in
-                                   baselines)),), needs=("baselines",))
-        out["fig4"] = Artifact("fig4", "Averaging one part of the transformer (RSF)",
-                               "tradeoff", (("RSF", partwise(rsf)),))
-        out["fig7"] = Artifact("fig7", "Experience replay vs model averaging (RSF)", "tradeoff",
-                               (("RSF", (Series("experience replay", rsf, _method("replay"),
-                                                "hyper_value"), ma(rsf))),),
-                               needs=("baselines",))
-        out["fig9"] = Artifact("fig9", "Per-part ratio patterns vs model averaging (RSF)",
-                               "tradeoff", (("RSF", tuple(
-                                   Series(f"({p.replace('a', 'α')})", rsf,
-                                          _method("pattern", pattern=p)) for p in patterns)
-                                   + (ma(rsf),)),))
-        out["fig10"] = Artifact("fig10", "MA at alpha = 0.2 vs the RLHF model, per benchmark",
-                                "per_benchmark", (("RSF", (
-                                    Series("RLHF model (theta)", rsf, _method("plain", alpha=0.0)),
-                                    Series("MA, alpha = 0.2", rsf, _method("ma", alpha=0.2)))),))
-        out["fig11"] = Artifact("fig11", "HMA at alpha = 0.2 vs the RLHF model, per benchmark",
-                                "per_benchmark", (("RSF", (
-                                    Series("RLHF model (theta)", rsf, _method("plain", alpha=0.0)),
-                                    Series("HMA, alpha = 0.2", rsf,
-                                           _alpha_in(0.2, 0.2, _hma(3 if 3 in Ks else None))))),))
-        # iterations 0 (theta0) and the last (the RSF model) are the plain variants
-        last_iteration = config.get("rlhf", {}).get("rsf", {}).get("iterations")
-        out["fig12"] = Artifact("fig12", "Alignment-forgetting trade-off during RSF training",
-                                "training_curve", (("RSF", (Series(
-                                    "RSF iteration", rsf,
-                                    _with_endpoints(_method("early_stopping")), "iteration",
-                                    plain_order=(0.0, float(last_iteration or np.nan))),)),),
-                                needs=("baselines",))
-        if Ks:
-            rows = [("RSF", hma_vs_ma(rsf, 0.1, 0.6))]
-            if "dpo" in algorithms:
-                rows.append(("DPO", hma_vs_ma("dpo", 0.1, 0.6)))
-            rows.append(("RSF, K ablation", tuple(
-                Series(f"HMA K={k}", rsf, _hma(k)) for k in Ks) + (ma(rsf),)))
-            out["fig5"] = Artifact("fig5", "HMA vs MA", "tradeoff", tuple(rows))
-        if config.get("merging", {}).get("adamerging"):
-            out["fig15"] = Artifact("fig15", "AdaMerging (fitted on Reading items disjoint from "
-                                    "the evaluated ones) vs MA (RSF)",
-                                    "tradeoff", (("RSF", (
-                                        Series("AdaMerging", rsf, _method("adamerging")),
-                                        ma(rsf))),), categories=("reading", "common_sense"))
-    if "ppo" in algorithms:
-        out["fig8"] = Artifact("fig8", "KL reward penalty for PPO vs model averaging",
-                               "tradeoff", (("PPO", (Series("PPO, KL penalty", "ppo",
-                                                            _method("ppo_kl"), "hyper_value"),
-                                                     ma("ppo"))),), needs=("baselines",))
-    if algorithms:
-        out["fig13"] = Artifact("fig13", "Part-wise averaging for each RLHF algorithm",
-                                "tradeoff", tuple((a.upper(), partwise(a)) for a in algorithms))
-        out["fig14"] = Artifact("fig14", "RLHF algorithms compared (MA curves)", "tradeoff",
-                                (("MA", tuple(ma(a, f"{a.upper()} (MA)") for a in algorithms)),))
-        if Ks:
-            out["fig16"] = Artifact("fig16", "HMA vs MA for each RLHF algorithm", "tradeoff",
-                                    tuple((a.upper(), hma_vs_ma(a)) for a in algorithms))
-    if public:
-        first = public[0]
-        out["fig6"] = Artifact("fig6", f"{first} judged by PairRM", "tradeoff",
-                               (("averaging different blocks", partwise(first)),
-                                ("HMA vs MA", hma_vs_ma(first))),
-                               x="pairrm_win_rate", needs=("pairrm",))
-        out["table1"] = Artifact("table1", "GPT-4 judged AlpacaEval win rate and NLP scores",
-                                 "table", tuple((p, (
-                                     Series("theta", p, _method("plain", alpha=0.0)),
-                                     Series("HMA (alpha 0.2)", p,
-                                            _alpha_in(0.2, 0.2, _hma(3 if 3 in Ks else None))))
-                                 ) for p in public), needs=("gpt4_judge",))
-    return out
-
-
-def skipped_artifacts(config: dict) -> dict[str, str]:
-    """Artifacts this configuration cannot make, with the reason."""
-    all_names = [f"fig{i}" for i in range(3, 17)] + ["table1"]
-    made = artifacts(config)
-    reasons = {}
-    for name in all_names:
-        if name not in made:
-            reasons[name] = "its models are not part of this configuration"
-            continue
-        missing = [n for n in made[name].needs if not config["stages"].get(n)]
-        if missing:
-            reasons[name] = f"needs stages {missing}, off in this configuration"
-    return reasons
-
-
-def buildable_artifacts(config: dict) -> list[str]:
-    skipped = skipped_artifacts(config)
-    return [name for name in artifacts(config) if name not in skipped]
-
-
-# --------------------------------------------------------------------------- data
-
-
-def load_wide_tables(paths: dict[str, str]) -> dict[str, pd.DataFrame]:
-    tables = {}
-    for category, path in paths.items():
-        df = pd.read_csv(path)
-        for column in META_FIELDS:  # the wide tables drop columns that are empty in a run
-            if column not in df.columns:
-                df[column] = np.nan
-        df["pair"] = df["variant"].map(pair_of)
-        if "hyper_value" not in df.columns:
-            df["hyper_value"] = df["hyper"].map(_hyper_value)
-        if "iteration" not in df.columns:
-            df["iteration"] = df["hyper"].map(lambda h: _hyper_value(h, "iteration"))
-        tables[category] = df
-    return tables
-
-
-def _hyper_value(hyper, key: str = "value") -> float:
-    if not isinstance(hyper, str):
-        return np.nan
-    value = json.loads(hyper).get(key)
-    return float(value) if isinstance(value, int | float) else np.nan
-
-
-def series_points(df: pd.DataFrame, series: Series, x: str, y: str) -> pd.DataFrame:
-    if x not in df.columns or y not in df.columns:
-        return df.iloc[0:0]
-    pair_rows = df[(df["pair"] == series.pair) | (df["variant"] == "sft")]
-    rows = pair_rows[series.select(pair_rows).fillna(False).astype(bool)]
-    if series.plain_order is not None and series.order_by in rows:
-        plain = rows["method"] == "plain"
-        order = np.where(rows["alpha"] == 1.0, series.plain_order[0], series.plain_order[1])
-        rows = rows.assign(**{series.order_by: rows[series.order_by].where(~plain, order)})
-        rows = rows.dropna(subset=[series.order_by])
-    rows = rows.dropna(subset=[x, y])
-    return rows.sort_values(series.order_by, kind="stable") if series.order_by in rows else rows
-
-
-# --------------------------------------------------------------------------- drawing
 
 
 def draw(artifact: Artifact, tables: dict[str, pd.DataFrame], out_pdf: str, out_png: str,

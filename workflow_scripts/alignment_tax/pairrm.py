@@ -154,8 +154,113 @@ def _pairrm_class():
     return module.DebertaV2PairRM
 
 
+# The PairRM-hf (DeBERTa-v3-large) attention settings; only the sizes are shrunk.
+_DEBERTA_V3_ATTENTION = {
+    "relative_attention": True,
+    "max_relative_positions": -1,
+    "pos_att_type": ["p2c", "c2p"],
+    "norm_rel_ebd": "layer_norm",
+    "share_att_key": True,
+    "position_biased_input": False,
+    "type_vocab_size": 0,
+    "max_position_embeddings": 512,
+}
+
+
+def tiny_pairrm(
+    tokenizer,
+    *,
+    seed: int,
+    hidden_size: int = 32,
+    num_hidden_layers: int = 1,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 64,
+    position_buckets: int = 32,
+):
+    """(model, tokenizer): a randomly initialised ``DebertaV2PairRM`` (PairRM's class) on a
+    copy of ``tokenizer`` with PairRM's prefix tokens added.
+
+    A stand-in judge so the PairRM path (answers, both-order scoring, win rates, tables)
+    runs with nothing downloaded; its logits are noise, not preferences. The sizes are
+    the DebertaV2Config ones (config key evaluation.pairrm.tiny); the weights depend on
+    ``seed`` only (torch's global generator is left as it was).
+    """
+    import copy
+
+    import torch
+    from transformers import DebertaV2Config
+
+    if hidden_size % num_attention_heads:
+        raise ValueError(
+            f"evaluation.pairrm.tiny: hidden_size ({hidden_size}) is not a multiple of "
+            f"num_attention_heads ({num_attention_heads})"
+        )
+    tokenizer = copy.deepcopy(tokenizer)
+    prefixes = [SOURCE_PREFIX, CAND1_PREFIX, CAND2_PREFIX]
+    # special: never split, so each prefix is one id the model can find in input_ids
+    tokenizer.add_tokens(prefixes, special_tokens=True)
+    if tokenizer.pad_token_id is None:  # as loading.load_tokenizer: EOS doubles as pad
+        if tokenizer.eos_token is None:
+            raise ValueError("the tiny PairRM's tokenizer has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    source_id, cand1_id, cand2_id = tokenizer.convert_tokens_to_ids(prefixes)
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size,
+        position_buckets=position_buckets,
+        pad_token_id=tokenizer.pad_token_id,
+        **_DEBERTA_V3_ATTENTION,
+    )
+    # the extra config fields DebertaV2PairRM reads (as in PairRM-hf's config.json)
+    config.update({
+        "n_tasks": 1,
+        "drop_out": 0.0,
+        "sep_token_id": tokenizer.sep_token_id
+        if tokenizer.sep_token_id is not None
+        else tokenizer.eos_token_id,
+        "source_prefix_id": source_id,
+        "cand_prefix_id": cand1_id,
+        "cand1_prefix_id": cand1_id,
+        "cand2_prefix_id": cand2_id,
+    })
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _pairrm_class()(config).eval()
+    return model, tokenizer
+
+
+def build_tiny_pairrm(tokenizer_path: str, output_dir: str, **tiny) -> dict:
+    """Save ``tiny_pairrm`` (on the tokenizer in ``tokenizer_path``) to ``output_dir`` in
+    PairRM-hf's folder layout (config.json, model.safetensors, tokenizer files), which
+    ``load_pairrm`` reads; written to a temporary folder, renamed when complete."""
+    import json
+    from pathlib import Path
+
+    from alignment_tax.io import atomic_dir
+    from alignment_tax.loading import load_tokenizer
+
+    model, tokenizer = tiny_pairrm(load_tokenizer(tokenizer_path), **tiny)
+    summary = {
+        "model_class": "DebertaV2PairRM (llm-blender), randomly initialised",
+        "tokenizer_from": str(tokenizer_path),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        **tiny,
+    }
+    with atomic_dir(output_dir) as tmp:
+        model.save_pretrained(tmp)  # safetensors (transformers' default)
+        tokenizer.save_pretrained(tmp)
+        if not (Path(tmp) / "model.safetensors").is_file():
+            raise RuntimeError(f"save_pretrained wrote no model.safetensors into {output_dir}")
+        (Path(tmp) / "tiny_pairrm.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
 def load_pairrm(model_path: str, *, device: str | None = None):
-    """(PairRM model, tokenizer) from a local folder (rule fetch_pairrm downloads it)."""
+    """(PairRM model, tokenizer) from a local folder (rule fetch_pairrm downloads it, or
+    rule build_tiny_pairrm builds a tiny random one)."""
     from alignment_tax.eval_models import pick_device
     from alignment_tax.loading import load_model, load_tokenizer
 
@@ -255,3 +360,19 @@ def evaluate_pairrm(
             for s, a, b in zip(sources, model_first, model_second, strict=True)
         ],
     }
+
+
+def evaluate_with_pairrm(
+    model_path: str,
+    answers: Sequence[dict],
+    *,
+    batch_size: int = 8,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """``evaluate_pairrm`` with the PairRM model saved in ``model_path`` (rule
+    evaluate_pairrm: the hub PairRM-hf or the tiny local one, same folder layout)."""
+    from functools import partial
+
+    model, tokenizer = load_pairrm(model_path, device=device)
+    compare = partial(pairrm_logits, model, tokenizer, batch_size=batch_size)
+    return evaluate_pairrm(answers, compare)

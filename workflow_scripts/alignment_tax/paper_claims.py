@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alignment_tax.figures import Artifact, Series, series_points
+from alignment_tax.artifact_catalogue import Artifact, Series, series_points
 from alignment_tax.io import atomic_path, read_json
 from alignment_tax.tables import pareto_front
 

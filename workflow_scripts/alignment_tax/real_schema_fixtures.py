@@ -17,7 +17,10 @@ Schemas (one file per data set; ``FIXTURE_FILES`` names them):
   "prompt_id", "chosen", "rejected", "messages", "score_chosen", "score_rejected"}`` with
   chosen/rejected/messages lists of ``{"role", "content"}``;
 - tatsu-lab/alpaca_eval (alpaca_eval_gpt4_baseline.json): a JSON list of ``{"instruction",
-  "output", "generator", "dataset"}``;
+  "output", "generator", "dataset"}``; and its df_gamed.csv (the length-controlled win
+  rate's data, read by alpaca_eval's GLM): CSV columns ``model, index,
+  instruction_difficulty, preference, std_delta_len, not_gamed_baseline``, one row per
+  gamed baseline (gamed_concise, gamed_verbose) and instruction index 0..n-1;
 - togethercomputer/RedPajama-Data-1T-Sample: JSONL ``{"text", "meta"}``;
 - benchmarks, as lm-eval 0.4.13's task definitions read them:
   ARC (allenai/ai2_arc) ``{"id", "question", "choices": {"text", "label"}, "answerKey"}``;
@@ -26,7 +29,8 @@ Schemas (one file per data set; ``FIXTURE_FILES`` names them):
   parses it with ast.literal_eval and asks the last problem after the others);
   PIQA (baber/piqa) ``{"goal", "sol1", "sol2", "label"}``;
   SQuAD v2 ``{"id", "title", "context", "question", "answers": {"text", "answer_start"}}``
-  (empty lists for an unanswerable question);
+  (empty lists for an unanswerable question); rajpurkar/squad_v2's train split, AdaMerging's
+  fit data, has the same schema;
   DROP (EleutherAI/drop) ``{"section_id", "query_id", "passage", "question", "answer":
   {"number", "date": {"day", "month", "year"}, "spans"}, "validated_answers": {"number":
   [...], "date": [...], "spans": [[...]]}}`` (lm-eval's drop utils.process_docs reads both);
@@ -35,12 +39,14 @@ Schemas (one file per data set; ``FIXTURE_FILES`` names them):
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import math
 import random
 from pathlib import Path
 
-from alignment_tax.io import write_json, write_jsonl
+from alignment_tax.io import atomic_path, write_json, write_jsonl
 
 # name -> path under the fixture folder. Benchmarks are named as the config names them.
 FIXTURE_FILES = {
@@ -50,12 +56,17 @@ FIXTURE_FILES = {
     "ultrafeedback_train_prefs": "ultrafeedback/train_prefs.jsonl",
     "ultrafeedback_test_prefs": "ultrafeedback/test_prefs.jsonl",
     "alpaca_eval": "alpaca_eval.json",
+    "alpaca_eval_glm": "alpaca_eval_df_gamed.csv",
     "pretrain_sample": "pretrain_sample.jsonl",
     "arc_easy": "benchmarks/arc_easy.jsonl",
     "arc_challenge": "benchmarks/arc_challenge.jsonl",
     "race": "benchmarks/race.jsonl",
     "piqa": "benchmarks/piqa.jsonl",
     "squadv2": "benchmarks/squadv2.jsonl",
+    # rajpurkar/squad_v2's train split (AdaMerging's labelled fit data, datasets.squadv2_train):
+    # other passages than the evaluated squadv2 fixture, as the hub's train and validation
+    # splits are
+    "squadv2_train": "squad_v2/train.jsonl",
     "drop": "benchmarks/drop.jsonl",
     "wmt14-fr-en": "benchmarks/wmt14-fr-en.jsonl",
 }
@@ -551,6 +562,64 @@ SQUAD = [
         ],
     ),
 ]
+# SQuAD v2's train split, for AdaMerging's fit: other passages and questions than SQUAD
+# (the evaluated validation items), in the same form
+SQUAD_TRAIN = [
+    (
+        "Nile",
+        "The Nile is a river in Africa. It flows north into the Mediterranean Sea. Cairo, "
+        "the capital of Egypt, lies on its banks.",
+        [
+            ("On which continent is the Nile?", "Africa"),
+            ("Into which sea does the Nile flow?", "the Mediterranean Sea"),
+            ("Which capital lies on the banks of the Nile?", "Cairo"),
+            ("How many bridges cross the Nile?", None),
+        ],
+    ),
+    (
+        "Penguin",
+        "Penguins are birds that cannot fly. They swim in cold seas and eat fish. The "
+        "emperor penguin is the largest kind of penguin.",
+        [
+            ("What do penguins eat?", "fish"),
+            ("Which is the largest kind of penguin?", "The emperor penguin"),
+            ("Where do penguins swim?", "in cold seas"),
+            ("What is the fastest penguin called?", None),
+        ],
+    ),
+    (
+        "Telephone",
+        "Alexander Graham Bell was granted a patent for the telephone in 1876. His first "
+        "call was to his assistant, Thomas Watson.",
+        [
+            ("Who was granted a patent for the telephone?", "Alexander Graham Bell"),
+            ("In what year was the telephone patented?", "1876"),
+            ("Who received the first telephone call?", "Thomas Watson"),
+            ("How much did the first telephone cost?", None),
+        ],
+    ),
+    (
+        "Sun",
+        "The Sun is a star at the centre of the Solar System. Light from the Sun takes "
+        "about eight minutes to reach Earth.",
+        [
+            ("What kind of object is the Sun?", "a star"),
+            ("How long does sunlight take to reach Earth?", "about eight minutes"),
+            ("Who named the Sun?", None),
+        ],
+    ),
+    (
+        "Mount Everest",
+        "Mount Everest is the highest mountain on Earth. It is in the Himalayas, on the "
+        "border of Nepal and China. Tenzing Norgay and Edmund Hillary first climbed it in 1953.",
+        [
+            ("What is the highest mountain on Earth?", "Mount Everest"),
+            ("In which mountain range is Mount Everest?", "the Himalayas"),
+            ("In what year was Mount Everest first climbed?", "1953"),
+            ("How many people live on Mount Everest?", None),
+        ],
+    ),
+]
 # (passage, [(question, ("number", n) | ("spans", [...]) | ("date", (day, month, year)))])
 DROP = [
     (
@@ -817,6 +886,7 @@ MAX_ITEMS = min(
     len(WMT14_FR_EN),
     len(ALPACA_EVAL),
     sum(len(q) for _, _, q in SQUAD),
+    sum(len(q) for _, _, q in SQUAD_TRAIN),
     sum(len(q) for _, q in DROP),
 )
 
@@ -867,9 +937,11 @@ def piqa_rows(rng: random.Random, n: int) -> list[dict]:
     return rows
 
 
-def squadv2_rows(rng: random.Random, n: int) -> list[dict]:
+def squadv2_rows(rng: random.Random, n: int, bank=SQUAD) -> list[dict]:
+    """``n`` SQuAD v2 rows drawn from ``bank`` (SQUAD: the evaluated validation items;
+    SQUAD_TRAIN: the train split's)."""
     items = []
-    for title, context, questions in SQUAD:
+    for title, context, questions in bank:
         for question, answer in questions:
             if answer is None:
                 answers = {"text": [], "answer_start": []}
@@ -1002,6 +1074,33 @@ def alpaca_eval_rows(rng: random.Random, n: int) -> list[dict]:
     ]
 
 
+def alpaca_eval_glm_rows(rng: random.Random, n: int) -> list[dict]:
+    """df_gamed.csv rows for instructions 0..n-1 (the alpaca_eval fixture's positions).
+
+    As in AlpacaEval's file, each instruction has one difficulty shared by its rows, and
+    the two gamed baselines answer it much shorter (std_delta_len < 0, preferred less)
+    and much longer (> 0, preferred more) than the reference; the values are drawn here
+    (AlpacaEval's own come from its 2023 leaderboard), so they carry the schema, not data.
+    """
+    difficulty = [round(rng.uniform(-1.0, 1.0), 4) for _ in range(n)]
+    rows = []
+    for model, sign in (("gamed_concise", -1.0), ("gamed_verbose", 1.0)):
+        for i in range(n):
+            delta = sign * round(rng.uniform(0.5, 2.0), 4)
+            preference = 1 / (1 + math.exp(-(0.5 * delta - difficulty[i])))
+            rows.append(
+                {
+                    "model": model,
+                    "index": i,
+                    "instruction_difficulty": difficulty[i],
+                    "preference": round(preference, 6),
+                    "std_delta_len": delta,
+                    "not_gamed_baseline": False,
+                }
+            )
+    return rows
+
+
 def pretrain_rows() -> list[dict]:
     """Plain documents (the reading passages), as RedPajama rows with a ``meta`` string."""
     texts = [a for a, _ in RACE] + [c for _, c, _ in SQUAD] + [p for p, _ in DROP]
@@ -1028,12 +1127,14 @@ def fixture_rows(seed: int, n_items: int) -> dict[str, list[dict]]:
         "ultrafeedback_train_prefs": ultrafeedback_rows(rng("ultrafeedback"), train),
         "ultrafeedback_test_prefs": ultrafeedback_rows(rng("ultrafeedback_test"), test),
         "alpaca_eval": alpaca_eval_rows(rng("alpaca_eval"), n_items),
+        "alpaca_eval_glm": alpaca_eval_glm_rows(rng("alpaca_eval_glm"), n_items),
         "pretrain_sample": pretrain_rows(),
         "arc_easy": arc_rows(rng("arc_easy"), n_items, challenge=False),
         "arc_challenge": arc_rows(rng("arc_challenge"), n_items, challenge=True),
         "race": race_rows(rng("race"), n_items),
         "piqa": piqa_rows(rng("piqa"), n_items),
         "squadv2": squadv2_rows(rng("squadv2"), n_items),
+        "squadv2_train": squadv2_rows(rng("squadv2_train"), n_items, SQUAD_TRAIN),
         "drop": drop_rows(rng("drop"), n_items),
         "wmt14-fr-en": wmt14_rows(rng("wmt14-fr-en"), n_items),
     }
@@ -1042,7 +1143,8 @@ def fixture_rows(seed: int, n_items: int) -> dict[str, list[dict]]:
 def write_fixtures(out_dir: str | Path, seed: int, n_items: int) -> dict[str, Path]:
     """Write every fixture under ``out_dir`` (each file atomically); return name -> path.
 
-    ShareGPT and AlpacaEval are JSON lists as their hub files are; the rest JSONL.
+    ShareGPT and AlpacaEval are JSON lists as their hub files are, df_gamed.csv a CSV;
+    the rest JSONL.
     """
     out_dir = Path(out_dir)
     paths = {}
@@ -1050,6 +1152,11 @@ def write_fixtures(out_dir: str | Path, seed: int, n_items: int) -> dict[str, Pa
         path = out_dir / FIXTURE_FILES[name]
         if path.suffix == ".json":
             write_json(path, rows)
+        elif path.suffix == ".csv":
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
         else:
             write_jsonl(path, rows)
         paths[name] = path

@@ -152,7 +152,8 @@ def all_variants(config: dict) -> list[Variant]:
         for a in merging.get("ma", {}).get("alphas", []):
             out.append(Variant(f"{pair}/ma/alpha{fmt(a)}", pair, "ma", a, 1, (a,), **common))
         part_cfg = merging.get("partwise", {})
-        for part in part_cfg.get("parts", []):
+        parts = part_cfg.get("parts", []) if _selected(pair, part_cfg.get("pairs")) else []
+        for part in parts:
             index = ["input", "middle", "output"].index(part)
             for a in part_cfg.get("alphas", []):
                 ratios = tuple(a if i == index else 0.0 for i in range(3))
@@ -227,10 +228,10 @@ def hma_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
 
 
 def adamerging_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
+    """AdaMerging per mean alpha for trained pairs of merging.adamerging.algorithms; its
+    labelled reading data are new toy-world items, or on the paper's path SQuAD v2's train
+    split (datasets.squadv2_train; rule make_adamerging_data)."""
     ada = config.get("merging", {}).get("adamerging", {})
-    # labelled reading data exists as local JSONL only in the toy world (data/tasks/)
-    if not config.get("stages", {}).get("toy_world", False):
-        return []
     if algo is None or algo not in ada.get("algorithms", ["rsf"]):
         return []
     return [
