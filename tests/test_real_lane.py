@@ -151,9 +151,10 @@ def test_every_lane_artifact_is_a_valid_file_from_the_current_tables(lane):
     assert len(claims) > 0 and (claims["n_points"] > 0).all()
 
 
-def test_every_variant_is_judged_by_the_tiny_local_pairrm(lane):
+def test_the_chosen_variants_are_judged_by_the_tiny_local_pairrm(lane):
     """PairRM's path (AlpacaEval answers, both orders, win rates, tables) ran with the
-    ranker rule build_tiny_pairrm built, never a fetched one."""
+    ranker rule build_tiny_pairrm built, never a fetched one, on the variants the config
+    names (evaluation.pairrm.variants)."""
     ranker = lane / "hub" / "pairrm"
     built = json.loads((ranker / "tiny_pairrm.json").read_text())
     assert built["seed"] == CONFIG["evaluation"]["pairrm"]["tiny"]["seed"]
@@ -161,7 +162,8 @@ def test_every_variant_is_judged_by_the_tiny_local_pairrm(lane):
         CONFIG["evaluation"]["pairrm"]["tiny"]["hidden_size"]
     assert not (LOGS / "fetch_pairrm.log").exists()
     scores = pd.read_csv(TABLE)
-    variants = set(scores["variant"])
+    variants = set(CONFIG["evaluation"]["pairrm"]["variants"])
+    assert variants < set(scores["variant"])
     n_prompts = CONFIG["evaluation"]["pairrm"]["n_prompts"]
     for variant in variants:
         result = json.loads((lane / "eval" / variant / "pairrm.json").read_text())
@@ -172,6 +174,20 @@ def test_every_variant_is_judged_by_the_tiny_local_pairrm(lane):
     rows = scores[scores["group"] == "pairrm"]
     assert set(rows["variant"]) == variants
     assert set(rows["metric"]) >= {"win_rate_one_order", "win_rate_both_orders"}
+
+
+def test_table1s_judge_ran_through_alpaca_eval_against_the_loopback(lane):
+    """The AlpacaEval 2.0 path (alpaca_eval's annotator, its cache, the length-controlled
+    win rate) ran on the judged variants against the job's own loopback server, and says
+    so in its output."""
+    scores = pd.read_csv(TABLE)
+    judged = CONFIG["evaluation"]["gpt4_judge"]["variants"]
+    for variant in judged:
+        result = json.loads((lane / "eval" / variant / "gpt4.json").read_text())
+        assert result["loopback"] is True and "NOT GPT-4" in result["judge"], variant
+    rows = scores[scores["group"] == "gpt4"]
+    assert set(rows["variant"]) == set(judged)
+    assert rows["value"].map(math.isfinite).all()
 
 
 def test_the_lane_downloaded_nothing(lane):
