@@ -46,6 +46,21 @@ def require_gguf_of(config_file: Path) -> None:
     pytest.skip(message)
 
 
+def assert_artifacts_are_valid_files_from_current_tables(run_dir: Path, names) -> None:
+    """Every artifact of ``names`` in ``run_dir``/figures is a PDF and a PNG, and its summary
+    names the score tables it was drawn from by their current digests."""
+    import json
+    from hashlib import sha256
+
+    for name in names:
+        pdf, png = run_dir / "figures" / f"{name}.pdf", run_dir / "figures" / f"{name}.png"
+        assert pdf.read_bytes()[:5] == b"%PDF-", name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        summary = json.loads((run_dir / "figures" / f"{name}.json").read_text())
+        for table, digest in summary["tables_sha256"].items():
+            assert sha256((REPO / table).read_bytes()).hexdigest() == digest, (name, table)
+
+
 @pytest.fixture
 def toy_config() -> dict:
     return load_config("config")

@@ -59,17 +59,23 @@ def test_fit_items_need_the_world_the_benchmark_came_from(world):
         reading_fit_rows(WORLD, 1, ["squadv2"], 10, exclude_prompts=set())
 
 
+def _planned_inputs(dry_run_output: str) -> dict[str, str]:
+    """{rule: its "input:" line} of the jobs a ``snakemake -n`` printed."""
+    jobs = {}
+    for block in dry_run_output.split("\nrule ")[1:]:
+        name = block.split(":", 1)[0]
+        lines = block.split("\n\n", 1)[0].splitlines()
+        jobs[name] = next((ln for ln in lines if ln.strip().startswith("input:")), "")
+    return jobs
+
+
 def test_the_adamerging_rule_fits_on_the_new_items_only():
     """In the toy DAG, fit_adamerging reads the new items, not the benchmark's task files."""
     from conftest import run_snakemake
 
     proc = run_snakemake("-n", "--", "results/toy/recipes/rsf/adamerging/alpha0.2.json")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    jobs = {}
-    for block in proc.stdout.split("\nrule ")[1:]:
-        name = block.split(":", 1)[0]
-        lines = block.split("\n\n", 1)[0].splitlines()
-        jobs[name] = next((ln for ln in lines if ln.strip().startswith("input:")), "")
+    jobs = _planned_inputs(proc.stdout)
     assert "results/toy/data/adamerging/reading_fit.jsonl" in jobs["fit_adamerging"]
     assert "data/tasks" not in jobs["fit_adamerging"]
     assert "results/toy/data/tasks" in jobs["make_adamerging_data"]
@@ -173,11 +179,7 @@ def test_the_real_lane_adamerging_rule_reads_squadv2_train():
         "results/real_cpu/recipes/rsf/adamerging/alpha0.4.json",
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    jobs = {}
-    for block in proc.stdout.split("\nrule ")[1:]:
-        name = block.split(":", 1)[0]
-        lines = block.split("\n\n", 1)[0].splitlines()
-        jobs[name] = next((ln for ln in lines if ln.strip().startswith("input:")), "")
+    jobs = _planned_inputs(proc.stdout)
     assert "results/real_cpu/data/adamerging/reading_fit.jsonl" in jobs["fit_adamerging"]
     if "make_adamerging_data" in jobs:  # planned unless already built
         data_inputs = jobs["make_adamerging_data"]

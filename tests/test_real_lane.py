@@ -14,13 +14,17 @@ import math
 import os
 import re
 import time
-from hashlib import sha256
 
 import pandas as pd
 import pytest
 import yaml
 from alignment_tax.artifact_catalogue import buildable_artifacts
-from conftest import REPO, require_gguf_of, run_snakemake
+from conftest import (
+    REPO,
+    assert_artifacts_are_valid_files_from_current_tables,
+    require_gguf_of,
+    run_snakemake,
+)
 
 CONFIG_FILE = REPO / "config" / "real_cpu.yaml"
 CONFIG = yaml.safe_load(CONFIG_FILE.read_text())
@@ -140,13 +144,7 @@ def test_hma_is_fitted_selected_and_exported(lane):
 def test_every_lane_artifact_is_a_valid_file_from_the_current_tables(lane):
     names = buildable_artifacts(_complete(yaml.safe_load(CONFIG_FILE.read_text())))
     assert len(names) >= 10
-    for name in names:
-        pdf, png = lane / "figures" / f"{name}.pdf", lane / "figures" / f"{name}.png"
-        assert pdf.read_bytes()[:5] == b"%PDF-", name
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-        summary = json.loads((lane / "figures" / f"{name}.json").read_text())
-        for table, digest in summary["tables_sha256"].items():
-            assert sha256((REPO / table).read_bytes()).hexdigest() == digest, (name, table)
+    assert_artifacts_are_valid_files_from_current_tables(lane, names)
     claims = pd.read_csv(lane / "tables" / "paper_claims.csv")
     assert len(claims) > 0 and (claims["n_points"] > 0).all()
 

@@ -7,13 +7,17 @@ there is none. Measured, not forced: the assertions read the score tables.
 
 import json
 import os
-from hashlib import sha256
 
 import pandas as pd
 import pytest
 from alignment_tax.artifact_catalogue import buildable_artifacts
 from alignment_tax.tables import alignment_tax_checks
-from conftest import REPO, load_config, run_snakemake
+from conftest import (
+    REPO,
+    assert_artifacts_are_valid_files_from_current_tables,
+    load_config,
+    run_snakemake,
+)
 
 RESULTS = REPO / "results" / "toy"
 TABLE = RESULTS / "tables" / "scores_long.csv"
@@ -34,13 +38,7 @@ def toy_run():
 def test_every_toy_artifact_is_a_valid_file_from_the_current_tables(toy_run):
     names = buildable_artifacts(load_config("config"))
     assert len(names) >= 13
-    for name in names:
-        pdf, png = toy_run / "figures" / f"{name}.pdf", toy_run / "figures" / f"{name}.png"
-        assert pdf.read_bytes()[:5] == b"%PDF-", name
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-        summary = json.loads((toy_run / "figures" / f"{name}.json").read_text())
-        for table, digest in summary["tables_sha256"].items():
-            assert sha256((REPO / table).read_bytes()).hexdigest() == digest, (name, table)
+    assert_artifacts_are_valid_files_from_current_tables(toy_run, names)
     assert (toy_run / "figures" / "fig1_fig2_rulegraph.dot").read_text().startswith("digraph")
 
 

@@ -105,9 +105,14 @@ def load_tokenizer(
     tokenizer = AutoTokenizer.from_pretrained(
         str(path), use_fast=use_fast, trust_remote_code=trust_remote_code
     )
+    return ensure_pad_token(tokenizer, f"tokenizer in {path}")
+
+
+def ensure_pad_token(tokenizer, where: str):
+    """``tokenizer`` with a pad token: EOS doubles as pad when it has none."""
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
-            raise ValueError(f"tokenizer in {path} has neither a pad nor an eos token")
+            raise ValueError(f"{where} has neither a pad nor an eos token")
         # OpenLLaMA and most base models have no pad token. Reward scoring appends EOS
         # explicitly and masks padding, so padding with EOS is harmless.
         tokenizer.pad_token = tokenizer.eos_token

@@ -190,6 +190,8 @@ def tiny_pairrm(
     import torch
     from transformers import DebertaV2Config
 
+    from alignment_tax.loading import ensure_pad_token
+
     if hidden_size % num_attention_heads:
         raise ValueError(
             f"evaluation.pairrm.tiny: hidden_size ({hidden_size}) is not a multiple of "
@@ -199,10 +201,7 @@ def tiny_pairrm(
     prefixes = [SOURCE_PREFIX, CAND1_PREFIX, CAND2_PREFIX]
     # special: never split, so each prefix is one id the model can find in input_ids
     tokenizer.add_tokens(prefixes, special_tokens=True)
-    if tokenizer.pad_token_id is None:  # as loading.load_tokenizer: EOS doubles as pad
-        if tokenizer.eos_token is None:
-            raise ValueError("the tiny PairRM's tokenizer has neither a pad nor an eos token")
-        tokenizer.pad_token = tokenizer.eos_token
+    ensure_pad_token(tokenizer, "the tiny PairRM's tokenizer")
     source_id, cand1_id, cand2_id = tokenizer.convert_tokens_to_ids(prefixes)
     config = DebertaV2Config(
         vocab_size=len(tokenizer),
