@@ -60,7 +60,7 @@ def main() -> None:
         if not (model_dir / "model.safetensors").is_file():  # --out reused: keep what is there
             train_baseline(
                 theta0,
-                pool,
+                pool.parent,  # the RSF folder holding pool.jsonl
                 model_dir,
                 out / "work" / f"{method}_{value}",
                 method,

@@ -121,7 +121,7 @@ def main() -> None:
         t0 = time.perf_counter()
         train_baseline(
             theta0,
-            pool,
+            pool.parent,  # the RSF folder holding pool.jsonl
             out / "models" / method,
             out / "work" / method,
             method,

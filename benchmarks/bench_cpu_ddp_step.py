@@ -1,5 +1,7 @@
 """One optimizer step of a real model on 2 CPU cores: 1 process x 2 threads vs 2 gloo
-processes x 1 thread (the real-model lane's `resources.groups.train`), side by side.
+processes x 1 thread (the real-model lane's `resources.groups.train`, threads split by
+training_common.run_stages) vs 2 gloo processes x 2 threads (what each launched process
+ran before that split: it inherited the job's OMP_NUM_THREADS=2), side by side.
 
 Each step is forward + backward + AdamW on the same global batch; the 2-process step is also
 split into its parts (compute, the gradient all-reduce, the optimizer) so the cost of data
@@ -54,9 +56,11 @@ def single(path: str, batch: int, seq: int, steps: int) -> dict:
     return {"step_s": sum(times[1:]) / steps}
 
 
-def _worker(rank: int, path: str, batch: int, seq: int, steps: int, port: int, out: str):
+def _worker(
+    rank: int, path: str, batch: int, seq: int, steps: int, port: int, out: str, threads: int
+):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     dist.init_process_group("gloo", rank=rank, world_size=2)
     from torch.nn.parallel import DistributedDataParallel
 
@@ -84,7 +88,7 @@ def _worker(rank: int, path: str, batch: int, seq: int, steps: int, port: int, o
     dist.destroy_process_group()
 
 
-def two_processes(path: str, batch: int, seq: int, steps: int) -> dict:
+def two_processes(path: str, batch: int, seq: int, steps: int, threads: int) -> dict:
     import socket
     import tempfile
 
@@ -93,7 +97,7 @@ def two_processes(path: str, batch: int, seq: int, steps: int) -> dict:
         port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as tmp:
         out = f"{tmp}/r.json"
-        mp.spawn(_worker, args=(path, batch, seq, steps, port, out), nprocs=2)
+        mp.spawn(_worker, args=(path, batch, seq, steps, port, out, threads), nprocs=2)
         return json.loads(Path(out).read_text())
 
 
@@ -106,11 +110,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     one = single(args.model, args.batch, args.seq, args.steps)
-    two = two_processes(args.model, args.batch, args.seq, args.steps)
+    two = two_processes(args.model, args.batch, args.seq, args.steps, threads=1)
+    oversubscribed = two_processes(args.model, args.batch, args.seq, args.steps, threads=2)
     result = {
         "model": args.model, "batch": args.batch, "seq": args.seq, "steps": args.steps,
         "one_process_two_threads": one, "two_processes_one_thread": two,
+        "two_processes_two_threads": oversubscribed,
         "ratio_two_over_one": two["step_s"] / one["step_s"],
+        "ratio_oversubscribed_over_two": oversubscribed["step_s"] / two["step_s"],
     }
     print(json.dumps(result, indent=1))
     if args.out:

@@ -29,16 +29,17 @@ rule train_baseline:
     resources:
         **job_resources("train"),
     params:
+        stage="baseline",
         method=lambda w: w.method,
         value=lambda w: parse_value(w.method, w.value),
-        baselines=rule_params(config),
+        params=rule_params(config),
         seed=config["seed"],
-        model=rule_model_kwargs(config),
+        model_kwargs=rule_model_kwargs(config),
         work_dir=lambda w: res(f"work/baselines/rsf/{w.method}/{w.value}"),
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_baseline.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_baseline.py"
+        "../workflow_scripts/train_stage.py"
 
 
 if not stage("toy_world"):

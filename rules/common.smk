@@ -220,20 +220,24 @@ from alignment_tax.sft import theta0_recipe  # noqa: E402
 
 def _sft_inputs(wildcards):
     """theta_pre and ShareGPT; HH-RLHF too when sft.theta0 includes its SFT phase."""
-    inputs = {"base": res("models/base"), "sharegpt": res("data/sharegpt.json")}
+    inputs = {
+        "base_dir": res("models/base"),
+        "sharegpt_path": res("data/sharegpt.json"),
+    }
     if theta0_recipe(config["sft"]) == "sharegpt_then_hh":
-        inputs["hh_train"] = res("data/hh_rlhf/train.jsonl")
+        inputs["hh_train_path"] = res("data/hh_rlhf/train.jsonl")
     return inputs
 
 
 def _rm_inputs(wildcards):
     inputs = {
-        "base": res("models/base"),
-        "hh_train": res("data/hh_rlhf/train.jsonl"),
-        "hh_test": res("data/hh_rlhf/test.jsonl"),
+        "base_dir": res("models/base"),
+        "hh_train_path": res("data/hh_rlhf/train.jsonl"),
+        "hh_test_path": res("data/hh_rlhf/test.jsonl"),
     }
     if stage("toy_world"):
-        inputs["hh_test_truth"] = res("data/hh_rlhf/test_truth.jsonl")
+        # the hidden reward of each test pair (the RM's agreement with it)
+        inputs["test_truth_path"] = res("data/hh_rlhf/test_truth.jsonl")
     return inputs
 
 
@@ -253,6 +257,7 @@ def training_outputs():
 
 
 # ------------------------------------------------------------------ merging
+from alignment_tax.merge_methods import get_method  # noqa: E402
 from alignment_tax.variants import (  # noqa: E402
     hma_candidate_label,
     hma_candidates,
@@ -282,7 +287,13 @@ def hma_reward_model(wildcards):
 
 
 def hma_id(w):
-    return f"{w.pair}/hma/K{w.K}/alpha{w.alpha}"
+    """The HMA variant whose fit or selection a job makes (the id built by its method)."""
+    return get_method("hma").variant_id(w.pair, w.K, w.alpha)
+
+
+def adamerging_id(w):
+    """The AdaMerging variant a fit_adamerging job makes."""
+    return get_method("adamerging").variant_id(w.pair, w.alpha)
 
 
 def hma_prompt_inputs(wildcards):

@@ -276,7 +276,7 @@ rule fit_adamerging:
     resources:
         **job_resources("hma"),
     params:
-        spec=lambda w: recipe_spec(config, f"{w.pair}/adamerging/alpha{w.alpha}"),
+        spec=lambda w: recipe_spec(config, adamerging_id(w)),
         n_train=lambda w: config["merging"]["adamerging"]["n_train_samples"],
         lr=lambda w: config["merging"]["adamerging"]["lr"],
         steps=lambda w: config["merging"]["adamerging"]["steps"],

@@ -6,8 +6,10 @@
 # job rerun by Snakemake continues from there; outputs are written atomically at the end
 # and the work folder is then removed.
 # Groups with resources.groups.train.processes > 1 (GPUs, or CPU processes with gpus: 0)
-# run under `accelerate launch` (params.accelerate = job_accelerate("train")); every
-# script goes through alignment_tax.training_common.run_stage, in one process too.
+# run under `accelerate launch` (params.accelerate = job_accelerate("train")). Every rule
+# runs workflow_scripts/train_stage.py: params.stage names the stage
+# (alignment_tax.training_common.STAGES), and the named inputs and other params are the
+# stage function's keyword arguments (checked against its signature before it starts).
 
 
 rule train_sft:
@@ -23,14 +25,15 @@ rule train_sft:
     resources:
         **job_resources("train"),
     params:
-        sft=sft_rule_params(config["sft"]),
+        stage="sft",
+        params=sft_rule_params(config["sft"]),
         seed=config["seed"],
-        model=_model_kwargs(),
+        model_kwargs=_model_kwargs(),
         work_dir=res("work/sft"),
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_sft.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_sft.py"
+        "../workflow_scripts/train_stage.py"
 
 
 rule train_reward_model:
@@ -46,21 +49,22 @@ rule train_reward_model:
     resources:
         **job_resources("train"),
     params:
-        reward_model=config["reward_model"],
+        stage="reward_model",
+        params=config["reward_model"],
         seed=config["seed"],
-        model=_model_kwargs(),
+        model_kwargs=_model_kwargs(),
         work_dir=res("work/reward_model"),
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_reward_model.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_reward_model.py"
+        "../workflow_scripts/train_stage.py"
 
 
 rule train_rsf:
     input:
-        sft=res("models/sft"),
-        reward_model=res("models/reward_model"),
-        prompts=res("data/prompts/rlhf_train.jsonl"),
+        sft_dir=res("models/sft"),
+        reward_model_dir=res("models/reward_model"),
+        prompts_path=res("data/prompts/rlhf_train.jsonl"),
     output:
         directory(res("models/rlhf/rsf")),
     log:
@@ -71,25 +75,26 @@ rule train_rsf:
     resources:
         **job_resources("train"),
     params:
-        rsf=_rlhf(
+        stage="rsf",
+        params=_rlhf(
             "rsf",
             max_new_tokens=config["rlhf"]["max_new_tokens"],
             temperature=config["rlhf"]["temperature"],
             max_length=config["sft"]["max_length"],
         ),
         seed=config["seed"],
-        model=_model_kwargs(),
+        model_kwargs=_model_kwargs(),
         work_dir=res("work/rsf"),
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_rsf.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_rsf.py"
+        "../workflow_scripts/train_stage.py"
 
 
 rule train_dpo:
     input:
-        sft=res("models/sft"),
-        hh_train=res("data/hh_rlhf/train.jsonl"),
+        sft_dir=res("models/sft"),
+        hh_train_path=res("data/hh_rlhf/train.jsonl"),
     output:
         directory(res("models/rlhf/dpo_beta{beta}")),
     log:
@@ -102,22 +107,23 @@ rule train_dpo:
     resources:
         **job_resources("train"),
     params:
-        dpo=_rlhf("dpo", max_length=config["reward_model"]["max_length"]),
+        stage="dpo",
+        params=_rlhf("dpo", max_length=config["reward_model"]["max_length"]),
         beta=lambda w: float(w.beta),
         heldout_fraction=config["reward_model"]["heldout_fraction"],
         seed=config["seed"],
-        model=_model_kwargs(),
+        model_kwargs=_model_kwargs(),
         work_dir=lambda w: res(f"work/dpo_beta{w.beta}"),
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_dpo.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_dpo.py"
+        "../workflow_scripts/train_stage.py"
 
 
 rule train_ppo_warmup:
     input:
-        sft=res("models/sft"),
-        hh_train=res("data/hh_rlhf/train.jsonl"),
+        sft_dir=res("models/sft"),
+        hh_train_path=res("data/hh_rlhf/train.jsonl"),
     output:
         directory(res("models/rlhf/ppo_warmup")),
     log:
@@ -128,23 +134,23 @@ rule train_ppo_warmup:
     resources:
         **job_resources("train"),
     params:
-        ppo=_rlhf("ppo", max_length=config["sft"]["max_length"]),
+        stage="ppo_warmup",
+        params=_rlhf("ppo", max_length=config["sft"]["max_length"]),
         heldout_fraction=config["reward_model"]["heldout_fraction"],
         seed=config["seed"],
-        model=_model_kwargs(),
+        model_kwargs=_model_kwargs(),
         work_dir=res("work/ppo_warmup"),
-        stage="ppo_warmup",
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_ppo.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_ppo.py"
+        "../workflow_scripts/train_stage.py"
 
 
 rule train_ppo:
     input:
-        warmup=res("models/rlhf/ppo_warmup"),
-        reward_model=res("models/reward_model"),
-        prompts=res("data/prompts/rlhf_train.jsonl"),
+        warmup_dir=res("models/rlhf/ppo_warmup"),
+        reward_model_dir=res("models/reward_model"),
+        prompts_path=res("data/prompts/rlhf_train.jsonl"),
     output:
         directory(res("models/rlhf/ppo_kl{kl}")),
     log:
@@ -157,18 +163,18 @@ rule train_ppo:
     resources:
         **job_resources("train"),
     params:
-        ppo=_rlhf("ppo"),
+        stage="ppo",
+        params=_rlhf("ppo"),
         kl_coef=lambda w: float(w.kl),
         max_new_tokens=config["rlhf"]["max_new_tokens"],
         temperature=config["rlhf"]["temperature"],
         seed=config["seed"],
-        model=_model_kwargs(),
+        model_kwargs=_model_kwargs(),
         work_dir=lambda w: res(f"work/ppo_kl{w.kl}"),
-        stage="ppo",
         accelerate=job_accelerate("train"),
-        code=code_fingerprint("train_ppo.py", env="training"),
+        code=code_fingerprint("train_stage.py", env="training"),
     script:
-        "../workflow_scripts/train_ppo.py"
+        "../workflow_scripts/train_stage.py"
 
 
 rule link_rlhf_representative:

@@ -263,6 +263,38 @@ def test_tiny_pairrm_head_count_is_checked_with_the_config():
     check_config(config)
 
 
+@pytest.mark.parametrize(
+    "section, key, value, fault",
+    [
+        # 15 sequences cannot be split over 2 processes
+        ("sft", "batch_size", 15, "sft.batch_size"),
+        # 12 = 2 x 2 x 3, but a micro batch of 4 x 2 processes does not divide 12
+        ("reward_model", "micro_batch_size", 4, "reward_model.batch_size"),
+        ("rlhf.dpo", "batch_size", 5, "rlhf.dpo.batch_size"),
+        ("rlhf.ppo", "batch_size", 5, "rlhf.ppo.batch_size"),  # not a multiple of 2
+        ("baselines", "batch_size", 7, "baselines.batch_size"),
+    ],
+)
+def test_batches_that_do_not_split_over_the_processes_stop_the_config(
+    section, key, value, fault
+):
+    """The lane's 2 training processes: a global batch that does not split into micro
+    batches x processes x accumulation fails at parse time, naming the key, instead of
+    when its stage starts after the stages before it have trained."""
+    import yaml
+    from alignment_tax.config_checks import ConfigError, check_batch_layouts
+    from conftest import REPO
+
+    config = yaml.safe_load((REPO / "config" / "real_cpu.yaml").read_text())
+    check_batch_layouts(config)  # as shipped: every batch splits
+    target = config
+    for part in section.split("."):
+        target = target[part]
+    target[key] = value
+    with pytest.raises(ConfigError, match=f"config key '{fault}'"):
+        check_batch_layouts(config)
+
+
 # --------------------------------------------------------------------------- F
 
 

@@ -100,7 +100,7 @@ PARAMS = dict(
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """(root, theta0 dir, pool.jsonl, pretrain.jsonl) of a tiny world."""
+    """(root, theta0 dir, RSF folder with pool.jsonl, pretrain.jsonl) of a tiny world."""
     from alignment_tax.tokenizer_training import train_tokenizer
     from conftest import tiny_llama
 
@@ -121,25 +121,26 @@ def tiny(tmp_path_factory):
         }
         for i, fact in enumerate(facts[:12])
     ]
-    pool_path = root / "pool.jsonl"
-    pool_path.write_text("".join(json.dumps(r) + "\n" for r in pool))
+    rsf_dir = root / "rsf"  # an RSF output folder: its pool.jsonl is what baselines read
+    rsf_dir.mkdir()
+    (rsf_dir / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
     pretrain_path = root / "pretrain.jsonl"
     pretrain_path.write_text("".join(json.dumps({"text": f}) + "\n" for f in facts))
     tok = train_tokenizer(facts + [r["prompt"] for r in pool], 300)
     theta0 = root / "theta0"
     tiny_llama(tok, max_position_embeddings=128).save_pretrained(theta0)
     tok.save_pretrained(theta0)
-    return root, theta0, pool_path, pretrain_path
+    return root, theta0, rsf_dir, pretrain_path
 
 
 def _train(tiny, method, value, name, **extra):
     from alignment_tax.baselines import train_baseline
 
-    root, theta0, pool, pretrain = tiny
+    root, theta0, rsf, pretrain = tiny
     out = root / "out" / name
     train_baseline(
         theta0,
-        pool,
+        rsf,
         out,
         root / "work" / name,
         method,
@@ -188,13 +189,13 @@ def _penalised_trainer(tiny, method, weight, model=None, name="tmp"):
     from alignment_tax.baselines import build_trainer, read_pool
     from alignment_tax.training_common import load_causal_lm, load_tokenizer
 
-    root, theta0, pool, _ = tiny
+    root, theta0, rsf, _ = tiny
     return build_trainer(
         method,
         weight,
         model if model is not None else load_causal_lm(theta0),
         load_tokenizer(theta0),
-        read_pool(pool),
+        read_pool(rsf / "pool.jsonl"),
         params=PARAMS,
         seed=1,
         output_dir=str(root / f"{name}_{method}"),
@@ -261,14 +262,14 @@ def test_distillation_term_is_zero_at_theta0_and_pulls_towards_it(tiny, plain):
     from alignment_tax.baselines import build_trainer, read_pool
     from alignment_tax.training_common import load_causal_lm, load_tokenizer
 
-    root, theta0, pool, _ = tiny
+    root, theta0, rsf, _ = tiny
     tok = load_tokenizer(theta0)
     trainer = build_trainer(
         "distillation",
         1.0,
         load_causal_lm(theta0),
         tok,
-        read_pool(pool),
+        read_pool(rsf / "pool.jsonl"),
         params=PARAMS,
         seed=1,
         output_dir=str(root / "tmp_kd"),
@@ -367,9 +368,9 @@ def test_replay_mixes_pretraining_tokens_by_ratio(tiny):
     from alignment_tax.baselines import read_pool, replay_rows, trained_length
     from alignment_tax.training_common import load_tokenizer
 
-    _, theta0, pool, pretrain = tiny
+    _, theta0, rsf, pretrain = tiny
     tok = load_tokenizer(theta0)
-    rows = read_pool(pool)
+    rows = read_pool(rsf / "pool.jsonl")
     max_length = PARAMS["max_length"]
     pool_tokens = sum(trained_length(tok, r["prompt"], r["completion"], max_length) for r in rows)
     small = replay_rows(pretrain, rows, 0.25, tok, seed=1, max_length=max_length)
@@ -391,9 +392,9 @@ def test_replay_counts_the_tokens_trained_on_truncated_documents(tiny, tmp_path)
     from alignment_tax.baselines import build_trainer, read_pool, replay_rows, trained_length
     from alignment_tax.training_common import load_causal_lm, load_tokenizer
 
-    _, theta0, pool, _ = tiny
+    _, theta0, rsf, _ = tiny
     tok = load_tokenizer(theta0)
-    rows = read_pool(pool)
+    rows = read_pool(rsf / "pool.jsonl")
     long_docs = tmp_path / "long.jsonl"
     text = " ".join(["the creature number lives in the red forest"] * 12)
     long_docs.write_text("".join(json.dumps({"text": f"{i} {text}"}) + "\n" for i in range(200)))
@@ -427,11 +428,11 @@ def test_replay_counts_the_tokens_trained_on_truncated_documents(tiny, tmp_path)
 def test_bad_inputs_fail_early(tiny, tmp_path):
     from alignment_tax.baselines import train_baseline
 
-    _, theta0, pool, _ = tiny
+    _, theta0, rsf, _ = tiny
     with pytest.raises(FileNotFoundError, match="RSF pool"):
         train_baseline(
             theta0,
-            tmp_path / "nope.jsonl",
+            tmp_path / "no_rsf_output",
             tmp_path / "o",
             tmp_path / "w",
             "l1",
@@ -440,11 +441,11 @@ def test_bad_inputs_fail_early(tiny, tmp_path):
             seed=1,
         )
     with pytest.raises(ValueError, match="replay"):
-        train_baseline(theta0, pool, tmp_path / "o", tmp_path / "w", "replay", 1.0, PARAMS, seed=1)
+        train_baseline(theta0, rsf, tmp_path / "o", tmp_path / "w", "replay", 1.0, PARAMS, seed=1)
     with pytest.raises(KeyError, match="lr"):
         train_baseline(
             theta0,
-            pool,
+            rsf,
             tmp_path / "o",
             tmp_path / "w",
             "l1",
@@ -484,8 +485,8 @@ def test_sma_average_survives_a_resume(tiny, tmp_path):
     from alignment_tax.baselines import EMA_FILE, build_trainer, read_pool
     from alignment_tax.training_common import last_checkpoint, load_causal_lm, load_tokenizer
 
-    _, theta0, pool, _ = tiny
-    tok, rows = load_tokenizer(theta0), read_pool(pool)
+    _, theta0, rsf, _ = tiny
+    tok, rows = load_tokenizer(theta0), read_pool(rsf / "pool.jsonl")
     params = {**PARAMS, "save_steps": 1}
 
     def run(out):

@@ -144,7 +144,7 @@ def test_missing_script_or_env_is_named(project):
 def test_real_closures_reach_the_library():
     assert "alignment_tax/hma.py" in cf.code_closure("fit_hma.py")
     # training stages are dispatched by name (training_common.STAGES)
-    assert "alignment_tax/sft.py" in cf.code_closure("train_sft.py")
+    assert "alignment_tax/sft.py" in cf.code_closure("train_stage.py")
     bench = cf.code_closure("evaluate_benchmarks.py")
     assert any(name.startswith("alignment_tax/lm_eval_tasks/") for name in bench)
     # the warm worker's preloads are not followed: figures do not depend on HMA code

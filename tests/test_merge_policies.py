@@ -25,6 +25,7 @@ PARTS = ("input", "middle", "output")
 # README rows (by their first cell) and the methods each stands for
 README_ROWS = {
     "MA (whole model)": ("ma",),
+    "model extrapolation (alpha < 0)": ("extrapolation",),
     "part-wise MA": ("partwise",),
     "fixed patterns, HMA, AdaMerging": ("pattern", "hma", "adamerging"),
 }
@@ -218,18 +219,20 @@ def test_readme_table_holds(config_file, pair):
     cache = recipes.ModelCache()
     for label, methods in README_ROWS.items():
         for method in methods:
+            alpha = -ALPHA if method == "extrapolation" else ALPHA  # beyond theta
             if method == "partwise":
-                part_ratios = [0.0, 0.0, ALPHA]  # output part: every column moves
-            elif method == "ma":
-                part_ratios = [ALPHA] * 3
+                part_ratios = [0.0, 0.0, alpha]  # output part: every column moves
+            elif method in ("ma", "extrapolation"):
+                part_ratios = [alpha] * 3
             else:  # unequal part ratios, mean ALPHA
-                part_ratios = [ALPHA - 0.1, ALPHA, ALPHA + 0.1]
-            layer_ratios = merging.layer_ratios_from_parts(part_ratios, ranges)
-            recipe = _recipe(dirs, method, layer_ratios, ALPHA, variants.policies(config, method))
+                part_ratios = [alpha - 0.1, alpha, alpha + 0.1]
+            low = min(0.0, *part_ratios)  # below 0 for extrapolation only
+            layer_ratios = merging.layer_ratios_from_parts(part_ratios, ranges, low=low)
+            recipe = _recipe(dirs, method, layer_ratios, alpha, variants.policies(config, method))
             got = _materialized(recipe, cache)
             for name, tensor in got.items():
                 cell = table[label][_column(name, tied)]
-                ratio = expected_ratio(cell, name, layer_ratios, ALPHA)
+                ratio = expected_ratio(cell, name, layer_ratios, alpha)
                 want = ratio * sd0[name].double() + (1 - ratio) * sd1[name].double()
                 torch.testing.assert_close(
                     tensor.double(),

@@ -103,7 +103,8 @@ run_stages([(r["stage"], r["kwargs"]) for r in spec["runs"]], spec["accelerate"]
 
 def _env(tmp: Path) -> dict:
     """Environment of a launch: rank 1 marked by its umask, temporary files and caches in
-    ``tmp`` (so that they are checked too), one thread per process."""
+    ``tmp`` (so that they are checked too), and the 2 threads Snakemake sets for a job of
+    2 cores: run_stages must split them, 1 per process."""
     site = tmp / "site"
     site.mkdir(parents=True, exist_ok=True)
     (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
@@ -115,7 +116,7 @@ def _env(tmp: Path) -> dict:
         MP_TEST_MARK_RANKS="1",
         TMPDIR=str(tmp / "tmp"),
         HF_HOME=str(tmp / "hf_home"),
-        OMP_NUM_THREADS="1",
+        OMP_NUM_THREADS="2",
         PYTHONUNBUFFERED="1",
     )
 
@@ -180,47 +181,55 @@ def max_update(model: Path, start: Path) -> float:
 # ----------------------------------------------------------------------------- registry
 
 
-def training_scripts() -> dict[str, str]:
-    """rule name -> workflow script of every rule that uses the train resource group."""
-    scripts = {}
+def training_rules() -> dict[str, tuple[str, str | None]]:
+    """rule name -> (workflow script, params.stage) of every rule of the train group."""
+    rules = {}
     for smk in sorted((REPO / "rules").glob("*.smk")):
         for block in re.split(r"\n(?=\s*rule \w+:)", smk.read_text()):
             name = re.match(r"\s*rule (\w+):", block)
             script = re.search(r'script:\s*"\.\./workflow_scripts/(\w+\.py)"', block)
+            stage = re.search(r'\n\s+stage="(\w+)",', block)
             if name and script and 'job_resources("train")' in block:
-                scripts[name.group(1)] = script.group(1)
-    return scripts
+                rules[name.group(1)] = (script.group(1), stage and stage.group(1))
+    return rules
 
 
-def test_every_training_script_goes_through_the_stage_registry():
-    scripts = training_scripts()
-    assert {"train_sft", "train_reward_model", "train_rsf", "train_dpo"} <= set(scripts)
-    assert {"train_ppo_warmup", "train_ppo", "train_baseline"} <= set(scripts)
-    used = set()
-    for rule, script in scripts.items():
+def test_every_training_rule_runs_a_registered_stage_through_one_runner():
+    rules = training_rules()
+    assert {"train_sft", "train_reward_model", "train_rsf", "train_dpo"} <= set(rules)
+    assert {"train_ppo_warmup", "train_ppo", "train_baseline"} <= set(rules)
+    stages = set()
+    for rule, (script, stage) in rules.items():
         if script == "pretrain_base_model.py":
             continue  # the toy world's own pretraining: one process, not a training stage
-        tree = ast.parse((REPO / "workflow_scripts" / script).read_text())
-        calls = [
-            node
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_stage"
-        ]
-        assert calls, f"{script} (rule {rule}) does not call run_stage"
-        for call in calls:
-            stage = call.args[0].value
-            assert stage in STAGES, f"{script}: stage {stage!r} is not in STAGES"
-            used.add(stage)
-        # a stage function called directly would bypass the launcher
-        imported = {
-            alias.name
-            for node in ast.walk(tree)
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-        }
-        direct = imported & {name for _, name in STAGES.values()}
-        assert not direct, f"{script} imports stage functions {direct}: use run_stage"
-    assert used == set(STAGES), f"stages no rule runs: {set(STAGES) - used}"
+        assert script == "train_stage.py", f"rule {rule} runs {script}, not the stage runner"
+        assert stage in STAGES, f"rule {rule}: params.stage {stage!r} is not in STAGES"
+        stages.add(stage)
+    assert stages == set(STAGES), f"stages no rule runs: {set(STAGES) - stages}"
+    # the runner goes through run_stage (one process or a launch), never a stage function
+    tree = ast.parse((REPO / "workflow_scripts" / "train_stage.py").read_text())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    called = {getattr(node.func, "id", None) for node in calls}
+    assert "run_stage" in called
+    imported = {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    direct = imported & {name for _, name in STAGES.values()}
+    assert not direct, f"train_stage.py imports stage functions {direct}: use run_stage"
+
+
+def test_a_rule_whose_arguments_do_not_match_its_stage_fails_before_loading():
+    from alignment_tax.training_common import stage_arguments
+
+    inputs = {"base_dir": "b", "sharegpt_path": "s"}
+    params = {"stage": "sft", "params": {}, "seed": 0, "model_kwargs": {}, "work_dir": "w",
+              "accelerate": {}, "code": "x"}
+    kwargs = stage_arguments("sft", inputs, params, "out")
+    assert kwargs["out_dir"] == "out" and "accelerate" not in kwargs and "code" not in kwargs
+    # an input named as before the runner (base, not base_dir): named in the error
+    with pytest.raises(TypeError, match="'sft'.*base"):
+        stage_arguments("sft", {"base": "b", "sharegpt_path": "s"}, params, "out")
 
 
 def test_unknown_stage_fails_before_launching(tmp_path):
@@ -331,7 +340,7 @@ def _stage_runs(root: Path, data: Path, base: Path, up: Path, out: Path) -> list
                 dict(
                     where(f"baseline_{method}"),
                     sft_dir=str(up / "models/sft"),
-                    pool_path=str(up / "models/rsf/pool.jsonl"),
+                    rsf_dir=str(up / "models/rsf"),
                     pretrain_path=str(data / "pretrain.jsonl"),
                     method=method,
                     value=BASELINE_VALUES[method],
@@ -360,10 +369,15 @@ def one_and_two(tmp_path_factory):
 
 def test_two_processes_form_one_world(one_and_two):
     *_, log = one_and_two
-    ranks = re.findall(r"process (\d) of (\d) \(DistributedType\.(\w+), backend (\w+)\)", log)
-    assert sorted(ranks) == [("0", "2", "MULTI_CPU", "gloo"), ("1", "2", "MULTI_CPU", "gloo")], log[
-        -3000:
-    ]
+    ranks = re.findall(
+        r"process (\d) of (\d) \(DistributedType\.(\w+), backend (\w+), torch threads (\d+)\)",
+        log,
+    )
+    # the job's 2 threads (_env) split between the 2 processes
+    assert sorted(ranks) == [
+        ("0", "2", "MULTI_CPU", "gloo", "1"),
+        ("1", "2", "MULTI_CPU", "gloo", "1"),
+    ], log[-3000:]
 
 
 def test_only_the_main_process_writes(one_and_two):
@@ -516,3 +530,13 @@ def test_cpu_group_needs_a_cpu_per_process(tmp_path):
     assert "resources.groups.train.processes' (2) exceeds its cpus (1)" in (
         result.stdout + result.stderr
     )
+
+
+def test_cpu_threads_are_split_between_the_processes():
+    from alignment_tax.training_common import cpu_threads_per_process
+
+    assert cpu_threads_per_process({"OMP_NUM_THREADS": "2"}, 2)["OMP_NUM_THREADS"] == "1"
+    assert cpu_threads_per_process({"OMP_NUM_THREADS": "8"}, 2) == {
+        "OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4"}
+    # never 0 threads, even with more processes than the job's cores
+    assert cpu_threads_per_process({"OMP_NUM_THREADS": "1"}, 2)["OMP_NUM_THREADS"] == "1"

@@ -86,7 +86,11 @@ def test_every_training_job_ran_in_two_gloo_processes(lane):
     for path in logs:
         text = path.read_text(errors="replace")
         for rank in (0, 1):
-            assert f"process {rank} of 2 (DistributedType.MULTI_CPU, backend gloo)" in text, path
+            # the job's 2 threads split between its 2 processes (no oversubscription)
+            assert (
+                f"process {rank} of 2 (DistributedType.MULTI_CPU, backend gloo, torch threads 1)"
+                in text
+            ), path
 
 
 def test_every_variant_has_finite_scores_from_lm_evals_real_tasks(lane):

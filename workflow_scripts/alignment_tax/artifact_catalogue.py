@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from alignment_tax.merge_methods import get_method
 from alignment_tax.tables import BENCHMARK_CATEGORIES
 
 META_FIELDS = ("method", "alpha", "part", "pattern", "K", "hyper", "reward")
@@ -36,6 +37,11 @@ class Series:
     order_by: str = "alpha"
     # order_by values of the plain models, which have none of their own: (theta0, theta)
     plain_order: tuple[float, float] | None = None
+    # the line: colour (None: the series' position in its panel), style and marker (a
+    # method's own, merge_methods.MergeMethod.linestyle / marker)
+    color: str | None = None
+    linestyle: str = "-"
+    marker: str = "o"
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,22 @@ def _with_endpoints(inner: Callable) -> Callable:
     return lambda df: inner(df) | (df["method"] == "plain")
 
 
-def ma(pair: str, label: str = "MA") -> Series:
-    return Series(label, pair, _with_endpoints(_method("ma")))
+def ma(pair: str, label: str = get_method("ma").label, **style) -> Series:
+    return Series(label, pair, _with_endpoints(_method("ma")), **style)
+
+
+def extrapolation(pair: str, label: str, **style) -> Series:
+    """Model extrapolation beyond theta (alpha < 0), joined to theta (alpha = 0): the
+    continuation of the pair's MA curve past the RLHF model."""
+    method = get_method("extrapolation")
+    extrapolated, theta = _method(method.name), _method("plain", alpha=0.0)
+
+    def select(df: pd.DataFrame) -> pd.Series:
+        beyond = extrapolated(df)
+        return beyond | (theta(df) & beyond.any())  # no points at all without extrapolation
+
+    return Series(label, pair, select, linestyle=method.linestyle, marker=method.marker,
+                  **style)
 
 
 def artifact_settings(config: dict) -> dict:
@@ -286,11 +306,25 @@ def artifacts(config: dict) -> dict[str, Artifact]:
             "tradeoff",
             tuple((a.upper(), partwise(a)) for a in algorithms),
         )
+        # each algorithm's MA curve (theta0 -> theta) and, in its colour, the extrapolation
+        # beyond theta (merging.extrapolation; not drawn where the config has none)
+        extra = get_method("extrapolation").label
         out["fig14"] = Artifact(
             "fig14",
             "RLHF algorithms compared (MA curves)",
             "tradeoff",
-            (("MA", tuple(ma(a, f"{a.upper()} (MA)") for a in algorithms)),),
+            (
+                (
+                    "MA",
+                    tuple(
+                        ma(a, f"{a.upper()} (MA)", color=f"C{i}") for i, a in enumerate(algorithms)
+                    )
+                    + tuple(
+                        extrapolation(a, f"{a.upper()} ({extra})", color=f"C{i}")
+                        for i, a in enumerate(algorithms)
+                    ),
+                ),
+            ),
         )
         if Ks:
             out["fig16"] = Artifact(

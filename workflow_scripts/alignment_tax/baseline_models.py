@@ -153,10 +153,10 @@ def rule_model_kwargs(config: dict) -> dict:
 
 
 def rule_inputs(config: dict, method: str) -> dict:
-    """Inputs of rule train_baseline: theta0, the RSF output (its pool.jsonl), and the
-    pretraining documents for replay."""
+    """Inputs of rule train_baseline, named as baselines.train_baseline's arguments: theta0,
+    the RSF output (its pool.jsonl), and the pretraining documents for replay."""
     results = _results(config)
-    inputs = {"sft": f"{results}/models/sft", "rsf": f"{results}/models/rlhf/rsf"}
+    inputs = {"sft_dir": f"{results}/models/sft", "rsf_dir": f"{results}/models/rlhf/rsf"}
     if method == "replay":
-        inputs["pretrain"] = result_path(config, "data/pretrain.jsonl")  # shared by seeds
+        inputs["pretrain_path"] = result_path(config, "data/pretrain.jsonl")  # shared by seeds
     return inputs

@@ -418,7 +418,7 @@ def build_trainer(
 
 def train_baseline(
     sft_dir: str | os.PathLike,
-    pool_path: str | os.PathLike,
+    rsf_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
     work_dir: str | os.PathLike,
     method: str,
@@ -429,7 +429,8 @@ def train_baseline(
     pretrain_path: str | os.PathLike | None = None,
     model_kwargs: dict | None = None,
 ) -> Path:
-    """Fine-tune theta0 (``sft_dir``) on the RSF pool with one remedy; save to ``out_dir``.
+    """Fine-tune theta0 (``sft_dir``) on the RSF pool (``rsf_dir``/pool.jsonl, RSF's
+    best-of-n samples) with one remedy; save to ``out_dir``.
 
     params: the config's ``baselines`` section's training keys (epochs, lr, batch_size;
     optional lora_alpha, lora_dropout, sma_resets, max_length, scheduler,
@@ -443,7 +444,7 @@ def train_baseline(
     value = int(value) if method in INTEGER_METHODS else (None if value is None else float(value))
     model_kwargs = model_kwargs or {}
     set_seed(seed)
-    rows = read_pool(pool_path)
+    rows = read_pool(Path(rsf_dir) / "pool.jsonl")
     tokenizer, load = stage_loading(sft_dir, model_kwargs)
     if method == "replay":
         rows = rows + replay_rows(

@@ -88,6 +88,68 @@ def check_merge_policies(config: dict[str, Any]) -> None:
                       f"e.g. {{ma: part, partwise: part, hma: theta0}}")
 
 
+def training_batches(config: dict[str, Any]) -> list[tuple[str, int, str, int | None]]:
+    """(key, global batch, key of its micro batch, micro batch) of every training phase the
+    config runs, with the micro batch each stage's params get (rules/common.smk: rlhf.*
+    and baselines share rlhf.micro_batch_size unless their own section sets one)."""
+    out = []
+    sft = config.get("sft") or {}
+    out.append(("sft.batch_size", sft.get("batch_size"), "sft", sft))
+    if sft.get("theta0") == "sharegpt_then_hh":
+        out.append(("sft.hh_batch_size", sft.get("hh_batch_size", sft.get("batch_size")),
+                    "sft", sft))
+    rm = config.get("reward_model") or {}
+    out.append(("reward_model.batch_size", rm.get("batch_size"), "reward_model", rm))
+    if rm.get("sft_epochs"):
+        out.append(("reward_model.sft_batch_size", rm.get("sft_batch_size", rm.get("batch_size")),
+                    "reward_model", rm))
+    rlhf = config.get("rlhf") or {}
+    algorithms = rlhf.get("algorithms", [])
+    if "rsf" in algorithms:
+        out.append(("rlhf.rsf.batch_size", rlhf["rsf"].get("batch_size"), "rlhf.rsf", rlhf["rsf"]))
+    if "dpo" in algorithms:
+        out.append(("rlhf.dpo.batch_size", rlhf["dpo"].get("batch_size"), "rlhf.dpo", rlhf["dpo"]))
+    if "ppo" in algorithms:
+        ppo = rlhf["ppo"]
+        out.append(("rlhf.ppo.mini_batch_size", ppo.get("mini_batch_size"), "rlhf.ppo", ppo))
+        out.append(("rlhf.ppo.warmup_batch_size",
+                    ppo.get("warmup_batch_size", ppo.get("mini_batch_size")), "rlhf.ppo", ppo))
+    if (config.get("stages") or {}).get("baselines"):
+        baselines = config.get("baselines") or {}
+        out.append(("baselines.batch_size", baselines.get("batch_size"), "baselines", baselines))
+    rows = []
+    for key, batch, section_name, section in out:
+        if section_name.startswith(("rlhf.", "baselines")) and "micro_batch_size" not in section:
+            micro_key, micro = "rlhf.micro_batch_size", rlhf.get("micro_batch_size")
+        else:
+            micro_key, micro = f"{section_name}.micro_batch_size", section.get("micro_batch_size")
+        if batch is not None:
+            rows.append((key, int(batch), micro_key, micro))
+    return rows
+
+
+def check_batch_layouts(config: dict[str, Any]) -> None:
+    """Every global batch must split into micro batches x training processes x gradient
+    accumulation: found here, not when the stage starts after hours of earlier training."""
+    from alignment_tax.training_common import split_batch
+
+    if not (config.get("stages") or {}).get("training", True):
+        return
+    groups = (config.get("resources") or {}).get("groups") or {}
+    processes = int((groups.get("train") or {}).get("processes", 1))
+    ppo = (config.get("rlhf") or {}).get("ppo") or {}
+    if "ppo" in (config.get("rlhf") or {}).get("algorithms", []) and ppo.get("mini_batch_size"):
+        if ppo.get("batch_size", 0) % ppo["mini_batch_size"]:
+            _fail("rlhf.ppo.batch_size", f"{ppo.get('batch_size')} is not a multiple of "
+                  f"rlhf.ppo.mini_batch_size ({ppo['mini_batch_size']})")
+    for key, batch, micro_key, micro in training_batches(config):
+        try:
+            split_batch(batch, micro, processes)
+        except ValueError:
+            _fail(key, f"{batch} does not split into {micro_key} ({micro}) x "
+                  f"resources.groups.train.processes ({processes}) x gradient accumulation")
+
+
 def check_config(config: dict[str, Any], root: str | None = None) -> None:
     """Stop on a config the schema accepts but the workflow cannot run; ``root`` is the
     workflow root that base_model.gguf_file is relative to (None: the working directory)."""
@@ -172,6 +234,7 @@ def check_config(config: dict[str, Any], root: str | None = None) -> None:
             _fail(key, f"names unknown pairs {unknown}; pairs are {sorted(pair_names)}")
 
     check_merge_policies(config)
+    check_batch_layouts(config)
 
     pairrm = config.get("evaluation", {}).get("pairrm", {})
     if stages.get("pairrm") and pairrm.get("source") == "tiny":

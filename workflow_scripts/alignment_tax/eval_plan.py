@@ -45,7 +45,7 @@ def judged_variants(config: dict) -> list[str]:
     table 1's, per public pair the RLHF model (theta) and HMA at alpha 0.2 (K = 3 where
     fitted, else the first K). The paper judged only these ("due to the limited quota");
     every AlpacaEval 2.0 call costs money."""
-    from alignment_tax.variants import all_variants
+    from alignment_tax.variants import variant_index
 
     chosen = config["evaluation"].get("gpt4_judge", {}).get("variants")
     if chosen:
@@ -54,7 +54,7 @@ def judged_variants(config: dict) -> list[str]:
     Ks = config.get("merging", {}).get("hma", {}).get("Ks", [])
     hma_K = 3 if 3 in Ks else (Ks[0] if Ks else None)
     return [
-        v.id for v in all_variants(config) if v.pair in public and (
+        v.id for v in variant_index(config).variants if v.pair in public and (
             (v.method == "plain" and v.alpha == 0.0)
             or (v.method == "hma" and v.K == hma_K and abs(v.alpha - 0.2) < 1e-9))
     ]

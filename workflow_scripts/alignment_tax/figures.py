@@ -94,9 +94,10 @@ def _draw_tradeoff(artifact: Artifact, tables, style):
                 pts = series_points(df, series, artifact.x, category)
                 if pts.empty:
                     continue
-                ax.plot(pts[artifact.x], pts[category], marker="o", ms=3.5, lw=1.2,
-                        color=f"C{i}", label=series.label)
-                _seed_error_bars(ax, pts, artifact.x, category, color=f"C{i}")
+                color = series.color or f"C{i}"
+                ax.plot(pts[artifact.x], pts[category], marker=series.marker, ms=3.5, lw=1.2,
+                        ls=series.linestyle, color=color, label=series.label)
+                _seed_error_bars(ax, pts, artifact.x, category, color=color)
                 drawn.append(pts[[artifact.x, category]].to_numpy())
                 summary["series"][f"{row_title}/{series.label}/{category}"] = len(pts)
                 summary["points"] += len(pts)

@@ -6,10 +6,11 @@ Convention, used by every function here: a ratio r is the WEIGHT ON theta0, the 
 
     merged = r * theta0 + (1 - r) * theta      (r = 0: the RLHF model, r = 1: theta0)
 
-A merge is fully described by one ratio per tensor. Every method (whole-model averaging,
-part-wise averaging, fixed patterns, HMA, AdaMerging) only differs in how it fills the
-per-layer ratios and what it does with the tensors outside the decoder layers
-(embeddings, norms, lm_head), so one function builds the map and one merges.
+A merge is fully described by one ratio per tensor. Every method (alignment_tax.merge_methods:
+whole-model averaging, part-wise averaging, fixed patterns, HMA, AdaMerging, extrapolation)
+only differs in how it fills the per-layer ratios and what it does with the tensors outside
+the decoder layers (embeddings, norms, lm_head), so one function builds the map and one
+merges. Ratios lie in [0, 1], except for extrapolation (below 0: beyond theta).
 
 Tensor policies for what lies outside the decoder's linear layers (config
 merging.norms / embeddings / lm_head):
@@ -79,14 +80,15 @@ def part_ranges(
 
 
 def layer_ratios_from_parts(
-    part_ratios: Sequence[float], ranges: Sequence[tuple[int, int]]
+    part_ratios: Sequence[float], ranges: Sequence[tuple[int, int]], *, low: float = 0.0
 ) -> list[float]:
-    """Expand one ratio per part (weight on theta0) to one ratio per decoder layer."""
+    """Expand one ratio per part (weight on theta0) to one ratio per decoder layer
+    (``low``: the least ratio allowed, see check_ratio)."""
     if len(part_ratios) != len(ranges):
         raise ValueError(f"{len(part_ratios)} part ratios for {len(ranges)} parts")
     out: list[float] = []
     for ratio, (start, end) in zip(part_ratios, ranges, strict=True):
-        check_ratio(ratio)
+        check_ratio(ratio, low=low)
         out.extend([float(ratio)] * (end - start))
     return out
 
@@ -102,9 +104,12 @@ def pattern_ratios(pattern: str, base: float) -> list[float]:
     return ratios
 
 
-def check_ratio(ratio: float) -> None:
-    if not 0.0 <= float(ratio) <= 1.0:
-        raise ValueError(f"merge ratio {ratio} outside [0, 1] (weight on theta0)")
+def check_ratio(ratio: float, *, low: float = 0.0) -> None:
+    """A ratio must lie in [low, 1]: low is 0 (interpolation between theta and theta0)
+    except for model extrapolation (merge_methods.extrapolation: below 0, beyond theta)."""
+    if not low <= float(ratio) <= 1.0:
+        hint = "" if low < 0 else "; only method 'extrapolation' takes ratios below 0"
+        raise ValueError(f"merge ratio {ratio} outside [{low:g}, 1] (weight on theta0){hint}")
 
 
 # --------------------------------------------------------------------------- ratio maps
@@ -159,19 +164,21 @@ def ratio_map(
     global_ratio: float,
     policies: Mapping[str, str],
     tied: bool = False,
+    low: float = 0.0,
 ) -> dict[str, float]:
     """Ratio (weight on theta0) of every tensor name.
 
     ``layer_ratios`` has one ratio per decoder layer and applies to its linear layers;
     ``policies`` maps "norms", "embeddings", "lm_head" to one of POLICIES; ``tied``: the
-    model ties lm_head to the embeddings (see policy_anchor).
+    model ties lm_head to the embeddings (see policy_anchor); ``low``: the least ratio
+    allowed (check_ratio).
     """
     for key in ("norms", "embeddings", "lm_head"):
         if policies.get(key) not in POLICIES:
             raise ValueError(f"merging policy {key}={policies.get(key)!r} not in {POLICIES}")
-    check_ratio(global_ratio)
+    check_ratio(global_ratio, low=low)
     for ratio in layer_ratios:
-        check_ratio(ratio)
+        check_ratio(ratio, low=low)
     num_layers = len(layer_ratios)
 
     def by_policy(policy: str, part_ratio: float) -> float:

@@ -46,6 +46,7 @@ from typing import Any
 from alignment_tax.io import atomic_dir, write_json
 from alignment_tax.loading import load_causal_lm, load_config
 from alignment_tax.loading import load_tokenizer as load_policy_tokenizer
+from alignment_tax.merge_methods import method_or_plain
 from alignment_tax.merging import POLICIES, check_ratio, ratio_map, validate_pair
 
 SCHEMA_VERSION = 1
@@ -95,8 +96,9 @@ def recipe_from_spec(spec: Mapping, num_layers: int, part_ratios: Sequence[float
     ranges = part_ranges(num_layers, k, spec.get("part_boundaries"))
     meta = {**spec["meta"], "part_ratios": [float(r) for r in ratios],
             "part_ranges": [list(r) for r in ranges], **(extra_meta or {})}
+    low = method_or_plain(spec["meta"].get("method")).min_ratio
     return make_recipe(spec["id"], theta0=spec["theta0"], theta=spec["theta"],
-                       layer_ratios=layer_ratios_from_parts(ratios, ranges),
+                       layer_ratios=layer_ratios_from_parts(ratios, ranges, low=low),
                        global_ratio=spec["meta"]["alpha"], policies=spec["policies"], meta=meta)
 
 
@@ -104,8 +106,9 @@ def load_recipe(recipe: str | Path | Mapping) -> dict:
     """Read (if a path) and validate a recipe; errors name the file and key.
 
     Checked: the JSON itself, schema_version, required keys, every ratio a number in
-    [0, 1], the policies, and that meta.alpha agrees with the ratios (global_ratio, the
-    part ratios and the per-layer ratios), so a wrong alpha never reaches the tables.
+    [0, 1] (below 0 only for meta.method extrapolation), the policies, and that meta.alpha
+    agrees with the ratios (global_ratio, the part ratios and the per-layer ratios, as
+    the method of meta.method says), so a wrong alpha never reaches the tables.
     """
     source = "<dict>"
     if not isinstance(recipe, Mapping):
@@ -142,13 +145,14 @@ def load_recipe(recipe: str | Path | Mapping) -> dict:
         fail("num_layers", f"must be a positive integer, got {num_layers!r}")
     if not isinstance(ratios, list) or len(ratios) != num_layers:
         fail("layer_ratios", f"must list num_layers = {num_layers} ratios, got {ratios!r}")
+    low = method_or_plain(recipe["meta"].get("method")).min_ratio
     for i, ratio in enumerate(ratios):
-        _check_number(source, f"layer_ratios[{i}]", ratio)
-    _check_number(source, "global_ratio", recipe["global_ratio"])
+        _check_number(source, f"layer_ratios[{i}]", ratio, low)
+    _check_number(source, "global_ratio", recipe["global_ratio"], low)
     for key in ("norms", "embeddings", "lm_head"):
         if recipe["policies"].get(key) not in POLICIES:
             raise ValueError(f"recipe {source}: policies.{key} must be one of {POLICIES}")
-    _check_alpha(source, recipe)
+    _check_alpha(source, recipe, low)
     return recipe
 
 
@@ -156,12 +160,12 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_number(source: str, key: str, value) -> None:
-    """A ratio must be a JSON number in [0, 1] (a string such as "0.2" is refused)."""
+def _check_number(source: str, key: str, value, low: float = 0.0) -> None:
+    """A ratio must be a JSON number in [low, 1] (a string such as "0.2" is refused)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"recipe {source}: key {key!r} must be a number, got {value!r}")
     try:
-        check_ratio(value)
+        check_ratio(value, low=low)
     except ValueError as err:
         raise ValueError(f"recipe {source}: key {key!r}: {err}") from None
 
@@ -169,34 +173,34 @@ def _check_number(source: str, key: str, value) -> None:
 _TOL = 1e-9
 
 
-def _check_alpha(source: str, recipe: Mapping) -> None:
-    """meta.alpha (the tables' x label) must be what the ratios do."""
-    from alignment_tax.merging import layer_ratios_from_parts, pattern_ratios
+def _check_alpha(source: str, recipe: Mapping, low: float) -> None:
+    """meta.alpha (the tables' x label) must be what the ratios do, as its method says
+    (merge_methods: MergeMethod.recipe_mismatch)."""
+    from alignment_tax.merging import layer_ratios_from_parts
 
     meta = recipe["meta"]
     alpha = meta.get("alpha")
     if alpha is None:
         return
-    _check_number(source, "meta.alpha", alpha)
+    _check_number(source, "meta.alpha", alpha, low)
 
-    def fail(key: str, what: str):
-        raise ValueError(f"recipe {source}: meta.alpha = {alpha} disagrees with {key} "
-                         f"({what})")
+    def fail(what: str):
+        raise ValueError(f"recipe {source}: meta.alpha = {alpha} disagrees with {what}")
 
     ratios = recipe["layer_ratios"]
     if abs(recipe["global_ratio"] - alpha) > _TOL:
-        fail("global_ratio", recipe["global_ratio"])
+        fail(f"global_ratio ({recipe['global_ratio']})")
     method = meta.get("method")
     parts = meta.get("part_ratios")
     if parts is not None:
         if not isinstance(parts, list) or not parts:
             raise ValueError(f"recipe {source}: key 'meta.part_ratios' must be a list")
         for i, ratio in enumerate(parts):
-            _check_number(source, f"meta.part_ratios[{i}]", ratio)
+            _check_number(source, f"meta.part_ratios[{i}]", ratio, low)
         ranges = meta.get("part_ranges")
         if ranges is not None:
             try:
-                expanded = layer_ratios_from_parts(parts, [tuple(r) for r in ranges])
+                expanded = layer_ratios_from_parts(parts, [tuple(r) for r in ranges], low=low)
             except (TypeError, ValueError) as err:
                 raise ValueError(f"recipe {source}: key 'meta.part_ranges': {err}") from None
             if len(expanded) != len(ratios) or any(
@@ -204,24 +208,10 @@ def _check_alpha(source: str, recipe: Mapping) -> None:
             ):
                 raise ValueError(f"recipe {source}: layer_ratios {ratios} are not "
                                  f"meta.part_ratios {parts} over meta.part_ranges {ranges}")
-    if method in ("hma", "adamerging"):
-        if parts is not None and abs(sum(parts) / len(parts) - alpha) > 1e-6:
-            fail("the mean of meta.part_ratios", parts)
-    elif method == "partwise":
-        if parts is not None and sorted(parts, reverse=True)[:2] != [alpha, 0.0][: len(parts)]:
-            fail("meta.part_ratios (alpha in the averaged part, 0 elsewhere)", parts)
-    elif method == "pattern":
-        pattern = meta.get("pattern")
-        expected = pattern_ratios(pattern, alpha) if pattern else None
-        if expected is not None and parts is not None and (
-            len(expected) != len(parts)
-            or any(abs(a - b) > _TOL for a, b in zip(expected, parts, strict=True))
-        ):
-            fail(f"meta.part_ratios of pattern {pattern!r}", parts)
-    elif method is not None:
-        # whole-model averaging, plain models and baselines: one ratio everywhere
-        if any(abs(r - alpha) > _TOL for r in ratios):
-            fail("layer_ratios", ratios)
+    if method is not None:
+        mismatch = method_or_plain(method).recipe_mismatch(alpha, meta, parts, ratios)
+        if mismatch is not None:
+            fail(mismatch)
 
 
 def recipe_ratio_map(recipe: Mapping, names: Sequence[str], *, tied: bool = False) -> dict:
@@ -229,7 +219,8 @@ def recipe_ratio_map(recipe: Mapping, names: Sequence[str], *, tied: bool = Fals
     # tied: lm_head is the embedding matrix, one tensor with one ratio: lm_head's
     # (merging.policy_anchor says why)
     return ratio_map(names, recipe["layer_ratios"], global_ratio=recipe["global_ratio"],
-                     policies=recipe["policies"], tied=tied)
+                     policies=recipe["policies"], tied=tied,
+                     low=method_or_plain(recipe["meta"].get("method")).min_ratio)
 
 
 class ModelCache:

@@ -233,19 +233,25 @@ def world_size() -> int:
     return distributed_state().num_processes
 
 
+def split_batch(batch_size: int, micro_batch_size: int | None, processes: int) -> tuple[int, int]:
+    """(per-process batch, gradient accumulation) whose product x ``processes`` is the
+    global ``batch_size``; a ValueError when no such split exists. Torch-free: the config
+    check (config_checks.check_batch_layouts) runs it at parse time for every stage."""
+    micro = micro_batch_size or max(1, batch_size // processes)
+    micro = min(micro, max(1, batch_size // processes))
+    accum = batch_size // (micro * processes)
+    if accum < 1 or micro * processes * accum != batch_size:
+        raise ValueError(
+            f"batch_size {batch_size} is not a multiple of "
+            f"micro_batch_size {micro} x {processes} processes"
+        )
+    return micro, accum
+
+
 def batch_layout(batch_size: int, micro_batch_size: int | None) -> tuple[int, int]:
     """(per-device batch, gradient accumulation) so that their product x processes is the
     configured global batch size."""
-    procs = world_size()
-    micro = micro_batch_size or max(1, batch_size // procs)
-    micro = min(micro, max(1, batch_size // procs))
-    accum = batch_size // (micro * procs)
-    if accum < 1 or micro * procs * accum != batch_size:
-        raise ValueError(
-            f"batch_size {batch_size} is not a multiple of "
-            f"micro_batch_size {micro} x {procs} processes"
-        )
-    return micro, accum
+    return split_batch(batch_size, micro_batch_size, world_size())
 
 
 def trainer_kwargs(
@@ -278,6 +284,10 @@ def trainer_kwargs(
         gradient_checkpointing=bool(params.get("gradient_checkpointing", False)),
         dataloader_num_workers=0,
         disable_tqdm=True,
+        # every trained parameter takes part in each forward pass of these stages (LoRA's
+        # frozen weights do not count): Trainer's default (True without gradient
+        # checkpointing) costs DDP a search of the autograd graph at every step
+        ddp_find_unused_parameters=False,
     )
 
 
@@ -302,6 +312,26 @@ def last_checkpoint(output_dir: str | os.PathLike) -> str | None:
     return None
 
 
+def no_checkpoint_at_the_end():
+    """A Trainer callback that drops the checkpoint Trainer saves after the last step.
+
+    transformers saves a full checkpoint (weights, optimizer state: three times the model's
+    size) when training ends, whatever ``save_steps`` says; run_phase saves the final model
+    right after, so that checkpoint is written and never read. Checkpoints every
+    ``save_steps`` (what a killed run resumes from) are kept.
+    """
+    from transformers import TrainerCallback
+
+    class NoCheckpointAtTheEnd(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            periodic = state.save_steps > 0 and state.global_step % state.save_steps == 0
+            if control.should_training_stop and not periodic:
+                control.should_save = False
+            return control
+
+    return NoCheckpointAtTheEnd()
+
+
 def run_phase(
     work_dir: str | os.PathLike,
     name: str,
@@ -320,6 +350,7 @@ def run_phase(
         return final
     ckpt_dir = phase_dir / "checkpoints"
     trainer = build_trainer(str(ckpt_dir))
+    trainer.add_callback(no_checkpoint_at_the_end())
     resume = last_checkpoint(ckpt_dir)
     if resume:
         logger.info("phase %s resumes from %s", name, resume)
@@ -412,6 +443,28 @@ def stage_function(stage: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), name)
 
 
+# Params of a training rule that steer the runner (train_stage.py), not the stage function
+RUNNER_PARAMS = ("stage", "accelerate", "code")
+
+
+def stage_arguments(stage: str, inputs: dict, params: dict, out_dir: str) -> dict:
+    """Keyword arguments of a stage's function from its rule: the named inputs, the params
+    other than RUNNER_PARAMS, and ``out_dir``; checked against the function's signature,
+    so a rule that misses or misnames an argument fails before any model is loaded."""
+    import inspect
+
+    kwargs = {**inputs, **{k: v for k, v in params.items() if k not in RUNNER_PARAMS}}
+    kwargs["out_dir"] = out_dir
+    try:
+        inspect.signature(stage_function(stage)).bind(**kwargs)
+    except TypeError as err:
+        raise TypeError(
+            f"training stage {stage!r}: the rule's named inputs and params {sorted(kwargs)} "
+            f"do not match {STAGES[stage][0]}.{STAGES[stage][1]}: {err}"
+        ) from None
+    return kwargs
+
+
 def launch_uses_cpu(accelerate: dict, *, root: str | os.PathLike = ".") -> bool:
     """Whether the accelerate config file of a launch asks for CPU processes (``use_cpu``).
 
@@ -451,6 +504,19 @@ def run_stage(
     run_stages([(stage, kwargs)], accelerate, root=root)
 
 
+def cpu_threads_per_process(environ: dict, processes: int) -> dict[str, str]:
+    """Thread variables that share the job's cores among its CPU training processes.
+
+    Snakemake sets ``OMP_NUM_THREADS`` to the job's ``threads``, and the launched processes
+    inherit it: 2 processes x 2 threads on 2 cores oversubscribe the CPU (OpenMP threads
+    spin while a peer is preempted). torch.distributed.run sets 1 only when the variable is
+    unset, so it is split here: each process gets cores // processes (at least 1).
+    """
+    cores = int(environ.get("OMP_NUM_THREADS") or 0) or (os.cpu_count() or 1)
+    per_process = str(max(1, cores // max(1, processes)))
+    return {"OMP_NUM_THREADS": per_process, "MKL_NUM_THREADS": per_process}
+
+
 def run_stages(
     runs: Sequence[tuple[str, dict]],
     accelerate: dict | None = None,
@@ -473,6 +539,7 @@ def run_stages(
     env = dict(os.environ)
     if launch_uses_cpu(accelerate, root=root):
         env["ACCELERATE_USE_CPU"] = "true"
+        env.update(cpu_threads_per_process(env, processes))
     scripts_dir = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = scripts_dir + os.pathsep + env.get("PYTHONPATH", "")
     spec = {
@@ -529,12 +596,15 @@ def _main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO)
     state = distributed_state()
+    import torch
+
     logger.info(
-        "process %d of %d (%s, backend %s)",
+        "process %d of %d (%s, backend %s, torch threads %d)",
         state.process_index,
         state.num_processes,
         state.distributed_type,
         state.backend,
+        torch.get_num_threads(),
     )
     if state.num_processes != spec["num_processes"]:
         # e.g. GPU processes started on a machine without GPUs: each would train alone and

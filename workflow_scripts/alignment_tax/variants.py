@@ -9,6 +9,7 @@ Ids (Snakemake wildcard ``{variant}``; recipe at ``results/<run>/recipes/<id>.js
     <pair>/theta0                         plain theta0 of a public pair (config ``pairs``)
     <pair>/theta                          plain theta (the RLHF model)
     <pair>/ma/alpha<a>                    whole-model averaging
+    <pair>/extrapolation/alpha<a>         model extrapolation beyond theta (a < 0)
     <pair>/part_<input|middle|output>/alpha<a>   one of 3 parts averaged, the rest theta
     <pair>/pattern_<a_a_a-0.1>/alpha<base>       fixed part ratios (fig9; "|" -> "_")
     <pair>/hma/K<K>/alpha<a>              HMA, fitted part ratios with mean a (the candidate
@@ -21,64 +22,34 @@ Numbers are written as f"{x:g}". This module does not import torch, so .smk file
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import json
 
 from alignment_tax.baseline_models import METHODS as BASELINE_METHODS
 from alignment_tax.baseline_models import baseline_models
-from alignment_tax.merging import pattern_ratios
+from alignment_tax.merge_methods import (  # noqa: F401 (Variant, fmt: used from here)
+    MERGE_METHODS,
+    REGISTRY,
+    Variant,
+    fmt,
+    get_method,
+)
+from alignment_tax.merge_methods.hma import (  # noqa: F401 (rules import them from here)
+    hma_candidate_label,
+    hma_candidates,
+    hma_lrs,
+)
+from alignment_tax.merge_methods.plain import Plain
 from alignment_tax.replicates import result_path  # seed-aware paths; hub/ is shared
 
-MERGE_METHODS = ("plain", "ma", "partwise", "pattern", "hma", "adamerging")
 # Baselines (early stopping, penalties, LoRA, ...) are plain models: theta = the baseline's
 # checkpoint at alpha 0, so the merge engine hands back exactly that model.
 METHODS = MERGE_METHODS + BASELINE_METHODS
 POLICY_KEYS = ("norms", "embeddings", "lm_head")
-# Defaults follow the authors' code (NOTES.md): whole-model averaging merges every tensor;
-# the HMA merge (also used here for fixed patterns and AdaMerging) merges the linear layers
-# per part, takes lm_head at the global alpha and copies embeddings and norms from theta0.
-DEFAULT_POLICIES = {
-    "plain": {"norms": "part", "embeddings": "part", "lm_head": "part"},
-    "ma": {"norms": "part", "embeddings": "part", "lm_head": "part"},
-    "partwise": {"norms": "part", "embeddings": "part", "lm_head": "part"},
-    "pattern": {"norms": "theta0", "embeddings": "theta0", "lm_head": "alpha"},
-    "hma": {"norms": "theta0", "embeddings": "theta0", "lm_head": "alpha"},
-    "adamerging": {"norms": "theta0", "embeddings": "theta0", "lm_head": "alpha"},
-}
-
-
-def fmt(x: float) -> str:
-    return f"{float(x):g}"
-
-
-@dataclass(frozen=True)
-class Variant:
-    id: str
-    pair: str
-    method: str
-    alpha: float | None
-    K: int | None  # number of parts; None = one ratio per layer (AdaMerging)
-    part_ratios: tuple[float, ...] | None  # None when fitted (HMA, AdaMerging)
-    algorithm: str | None = None
-    part: str | None = None
-    pattern: str | None = None
-    hyper: dict[str, Any] = field(default_factory=dict)
-    theta_dir: str | None = None  # set for baselines: the checkpoint that replaces theta
-
-    @property
-    def meta(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "pair": self.pair,
-            "algorithm": self.algorithm,
-            "method": self.method,
-            "alpha": self.alpha,
-            "K": self.K,
-            "part": self.part,
-            "pattern": self.pattern,
-            "part_ratios": list(self.part_ratios) if self.part_ratios is not None else None,
-            "hyper": dict(self.hyper),
-        }
+# Each method's default tensor policies (alignment_tax.merge_methods; they follow the
+# authors' code: whole-model averaging merges every tensor; the HMA merge, also used for
+# fixed patterns and AdaMerging, merges the linear layers per part, takes lm_head at the
+# global alpha and copies embeddings and norms from theta0).
+DEFAULT_POLICIES = {name: dict(method.policies) for name, method in REGISTRY.items()}
 
 
 # --------------------------------------------------------------------------- pairs
@@ -98,9 +69,7 @@ def pairs(config: dict) -> list[tuple[str, str | None]]:
 
 def variant_pair(config: dict, variant_id: str) -> str:
     """The pair whose checkpoints a variant merges ("sft" is theta0 of the first pair)."""
-    if "/" in variant_id:
-        return variant_id.split("/", 1)[0]
-    return pairs(config)[0][0]
+    return get_variant(config, variant_id).pair
 
 
 def pair_dirs(config: dict, pair: str) -> tuple[str, str]:
@@ -119,10 +88,12 @@ def policies(config: dict, method: str) -> dict[str, str]:
     """Tensor policies of a method: config merging.<norms|embeddings|lm_head> is either one
     policy for every method or a mapping method -> policy; missing entries use defaults."""
     merging = config.get("merging", {})
-    out = dict(DEFAULT_POLICIES.get(method, DEFAULT_POLICIES["plain"]))
-    # a plain model (or baseline) is theta0 or theta, whatever the policies say
-    if method not in MERGE_METHODS or method == "plain":
-        return out
+    known = REGISTRY.get(method)
+    # a plain model (or baseline) is theta0 or theta, whatever the policies say; a method
+    # that is not configurable (extrapolation) moves every tensor by definition
+    if known is None or not known.configurable:
+        return dict((known or REGISTRY["plain"]).policies)
+    out = dict(known.policies)
     for key in POLICY_KEYS:
         value = merging.get(key)
         if isinstance(value, str):
@@ -136,39 +107,15 @@ def policies(config: dict, method: str) -> dict[str, str]:
 
 
 def all_variants(config: dict) -> list[Variant]:
-    merging = config.get("merging", {})
+    """Every variant: ``sft``, then per pair each merge method's (merge_methods.REGISTRY,
+    in its order), then the baselines."""
     out: list[Variant] = []
     trained = [(n, a) for n, a in pairs(config) if a is not None]
     if trained:
-        out.append(Variant("sft", trained[0][0], "plain", 1.0, 1, (1.0,), algorithm=None,
-                           hyper={"model": "theta0"}))
+        out.append(Plain.sft_variant(trained[0][0]))
     for pair, algo in pairs(config):
-        common = {"algorithm": algo}
-        if algo is None:
-            out.append(Variant(f"{pair}/theta0", pair, "plain", 1.0, 1, (1.0,), **common,
-                               hyper={"model": "theta0"}))
-        out.append(Variant(f"{pair}/theta", pair, "plain", 0.0, 1, (0.0,), **common,
-                           hyper={"model": "theta"}))
-        for a in merging.get("ma", {}).get("alphas", []):
-            out.append(Variant(f"{pair}/ma/alpha{fmt(a)}", pair, "ma", a, 1, (a,), **common))
-        part_cfg = merging.get("partwise", {})
-        parts = part_cfg.get("parts", []) if _selected(pair, part_cfg.get("pairs")) else []
-        for part in parts:
-            index = ["input", "middle", "output"].index(part)
-            for a in part_cfg.get("alphas", []):
-                ratios = tuple(a if i == index else 0.0 for i in range(3))
-                out.append(Variant(f"{pair}/part_{part}/alpha{fmt(a)}", pair, "partwise", a, 3,
-                                   ratios, part=part, **common))
-        pat_cfg = merging.get("patterns", {})
-        pattern_pairs = pat_cfg.get("pairs")
-        for pattern in pat_cfg.get("patterns", []) if _selected(pair, pattern_pairs) else []:
-            for base in pat_cfg.get("bases", []):
-                ratios = tuple(pattern_ratios(pattern, base))
-                slug = pattern.replace("|", "_")
-                out.append(Variant(f"{pair}/pattern_{slug}/alpha{fmt(base)}", pair, "pattern",
-                                   base, len(ratios), ratios, pattern=pattern, **common))
-        out += hma_variants(config, pair, algo)
-        out += adamerging_variants(config, pair, algo)
+        for method in REGISTRY.values():
+            out += method.variants(config, pair, algo)
     for model in baseline_models(config):
         out.append(Variant(model["id"], model["pair"], model["method"], 0.0, 1, (0.0,),
                            algorithm=model["algorithm"], hyper=dict(model["hyper"]),
@@ -179,66 +126,36 @@ def all_variants(config: dict) -> list[Variant]:
     return out
 
 
-def _selected(pair: str, names: list[str] | None) -> bool:
-    """Whether a per-pair option list (null = every pair) includes ``pair``."""
-    return names is None or pair in names
+class VariantIndex:
+    """Every variant of one configuration, built once, looked up by id in O(1)."""
+
+    def __init__(self, config: dict):
+        self.variants: tuple[Variant, ...] = tuple(all_variants(config))
+        self.by_id: dict[str, Variant] = {v.id: v for v in self.variants}
+
+    def __getitem__(self, variant_id: str) -> Variant:
+        try:
+            return self.by_id[variant_id]
+        except KeyError:
+            raise ValueError(
+                f"variant {variant_id!r} is not produced by this configuration"
+            ) from None
 
 
-def hma_lrs(config: dict, pair: str) -> list[float]:
-    """Candidate learning rates of a pair's HMA fits: merging.hma.lrs is one list for every
-    pair or a mapping pair -> list (the paper's table 4 differs per RLHF algorithm)."""
-    lrs = config.get("merging", {}).get("hma", {}).get("lrs", [])
-    if isinstance(lrs, dict):
-        if pair not in lrs:
-            raise ValueError(f"config key 'merging.hma.lrs' has no entry for pair {pair!r} "
-                             f"(entries: {sorted(lrs)})")
-        lrs = lrs[pair]
-    return [float(lr) for lr in lrs]
+_INDEXES: dict[str, VariantIndex] = {}
+_MAX_INDEXES = 16  # a workflow parse sees one config; tests a handful
 
 
-def hma_candidates(config: dict, pair: str) -> list[tuple[float, float]]:
-    """(lr, epsilon) of every candidate fit of one HMA variant of ``pair``; the variant is
-    the candidate with the least held-out loss on D_theta (rule select_hma)."""
-    epsilons = config.get("merging", {}).get("hma", {}).get("epsilons", [0.0])
-    return [(lr, float(eps)) for lr in hma_lrs(config, pair) for eps in epsilons]
-
-
-def hma_candidate_label(lr: float, epsilon: float) -> str:
-    """Folder of one candidate fit: merging/<pair>/hma/K<K>/alpha<a>/lr<lr>_eps<eps>/."""
-    return f"lr{fmt(lr)}_eps{fmt(epsilon)}"
-
-
-def hma_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
-    """HMA for each K x alpha (pairs not in merging.hma.sweep_pairs: K = Ks[0] only, no K
-    ablation). Each is fitted once per candidate (lr, epsilon) and the candidate of least
-    held-out loss is the variant; the candidates themselves are not variants."""
-    hma = config.get("merging", {}).get("hma", {})
-    ks, alphas = hma.get("Ks", []), hma.get("alphas", [])
-    if not ks or not alphas:
-        return []
-    if not _selected(pair, hma.get("sweep_pairs")):
-        ks = ks[:1]  # no K ablation for this pair
-    candidates = hma_candidates(config, pair)
-    hyper = {"lr_candidates": sorted({lr for lr, _ in candidates}),
-             "epsilon_candidates": sorted({eps for _, eps in candidates}),
-             "l1_weight": hma.get("l1_weight", 0.0), "selected_by": "heldout_loss"}
-    return [Variant(f"{pair}/hma/K{k}/alpha{fmt(a)}", pair, "hma", a, k, None,
-                    algorithm=algo, hyper=dict(hyper))
-            for k in ks for a in alphas]
-
-
-def adamerging_variants(config: dict, pair: str, algo: str | None) -> list[Variant]:
-    """AdaMerging per mean alpha for trained pairs of merging.adamerging.algorithms; its
-    labelled reading data are new toy-world items, or on the paper's path SQuAD v2's train
-    split (datasets.squadv2_train; rule make_adamerging_data)."""
-    ada = config.get("merging", {}).get("adamerging", {})
-    if algo is None or algo not in ada.get("algorithms", ["rsf"]):
-        return []
-    return [
-        Variant(f"{pair}/adamerging/alpha{fmt(m)}", pair, "adamerging", m, None, None,
-                algorithm=algo, hyper={"lr": ada.get("lr"), "steps": ada.get("steps")})
-        for m in ada.get("mean_alphas", [])
-    ]
+def variant_index(config: dict) -> VariantIndex:
+    """The configuration's index, cached by the config's canonical JSON (so a config that
+    is changed in place gets a new index, never a stale one)."""
+    key = json.dumps(config, sort_keys=True, default=str)
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= _MAX_INDEXES:
+            _INDEXES.clear()
+        index = _INDEXES[key] = VariantIndex(config)
+    return index
 
 
 def variant_ids(config: dict, methods=None) -> list[str]:
@@ -246,14 +163,11 @@ def variant_ids(config: dict, methods=None) -> list[str]:
     unknown = wanted - set(METHODS)
     if unknown:
         raise ValueError(f"unknown merge methods {sorted(unknown)}; known: {METHODS}")
-    return [v.id for v in all_variants(config) if v.method in wanted]
+    return [v.id for v in variant_index(config).variants if v.method in wanted]
 
 
 def get_variant(config: dict, variant_id: str) -> Variant:
-    for variant in all_variants(config):
-        if variant.id == variant_id:
-            return variant
-    raise ValueError(f"variant {variant_id!r} is not produced by this configuration")
+    return variant_index(config)[variant_id]
 
 
 def variant_model_dirs(config: dict, variant_id: str) -> list[str]:
