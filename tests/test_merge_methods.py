@@ -15,9 +15,7 @@ import torch
 from alignment_tax import merge_methods, recipes, variants
 from alignment_tax.merge_methods.base import HMA_MERGE, WHOLE_MODEL, MergeMethod, Variant
 from conftest import REPO, load_config
-
-LAYERS = 4
-
+from test_merge_policies import LAYERS, _pair
 
 # --------------------------------------------------------------------------- registry
 
@@ -142,30 +140,8 @@ def test_variant_lookups_use_one_index_per_config(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pair_dirs(tmp_path_factory):
-    from transformers import AutoModelForCausalLM, LlamaConfig
-
-    cfg = LlamaConfig(
-        vocab_size=40,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    root = tmp_path_factory.mktemp("extrapolation")
-    dirs, states = [], []
-    for name, seed in (("theta0", 0), ("theta", 1)):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(cfg).eval()
-        with torch.no_grad():  # norms start equal in both models: make them differ
-            for pname, p in model.named_parameters():
-                if "norm" in pname:
-                    p.add_(0.1 * torch.randn_like(p))
-        model.save_pretrained(root / name)
-        dirs.append(str(root / name))
-        states.append({k: v.clone() for k, v in model.state_dict().items()})
-    return dirs, states
+    """A tiny LLaMA pair whose every tensor differs (test_merge_policies' pair)."""
+    return _pair(tmp_path_factory, "llama")
 
 
 def _spec(config, variant_id, dirs):
