@@ -227,6 +227,7 @@ toy_world: {n_pretrain_docs: 50, n_sharegpt: 20, n_preference_pairs: 10,
 rlhf: {algorithms: [rsf], max_new_tokens: 6, temperature: 1.0}
 merging:
   ma: {alphas: [0.0, 0.5, 1.0]}
+  extrapolation: {alphas: [-0.2]}
   partwise: {alphas: [0.5], parts: [input]}
   patterns: {bases: [0.3], patterns: ["a|a|a-0.1"]}
   hma: {alphas: [0.3], Ks: [3], epsilons: [0.0], lrs: [0.001, 0.3], scheduler: cosine,
@@ -241,7 +242,9 @@ merging:
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     recipe_files = sorted(p for p in (run / "recipes").rglob("*.json")
                           if not p.name.endswith(".selection.json"))
-    assert len(recipe_files) == 9
+    # sft, theta, 3 MA, 1 extrapolation, 1 part, 1 pattern, 1 HMA, 1 AdaMerging
+    assert len(recipe_files) == 10
+    assert (run / "recipes/rsf/extrapolation/alpha-0.2.json").is_file()
     # D_theta: 20 rows to fit on, 6 held out, disjoint
     train = [json.loads(x) for x in (run / "merging/rsf/hma_data.jsonl").read_text().splitlines()]
     held = [json.loads(x) for x in (run / "merging/rsf/hma_heldout.jsonl").read_text().splitlines()]
