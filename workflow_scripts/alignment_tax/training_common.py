@@ -325,7 +325,9 @@ def no_checkpoint_at_the_end():
     class NoCheckpointAtTheEnd(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             periodic = state.save_steps > 0 and state.global_step % state.save_steps == 0
-            if control.should_training_stop and not periodic:
+            # with load_best_model_at_end (DPO) the last step's checkpoint may be the best
+            # one that Trainer loads back: keep it
+            if control.should_training_stop and not periodic and not args.load_best_model_at_end:
                 control.should_save = False
             return control
 
