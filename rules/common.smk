@@ -137,12 +137,6 @@ def dataset_local_files(*names):
     return sorted(files)
 
 
-def local_task_data(group):
-    """evaluation.local_task_data of one benchmark group's tasks: {task: JSONL file}."""
-    data = config["evaluation"].get("local_task_data") or {}
-    return {t: data[t] for t in config["evaluation"]["benchmarks"][group] if t in data}
-
-
 def evaluated_squadv2_files(wildcards):
     """The local copy of the evaluated SQuAD v2 items, if any (evaluation.local_task_data):
     AdaMerging's fit data are checked against it (paper's path)."""

@@ -1,13 +1,16 @@
-# Evaluation: one job per (variant, group), so adding points to a grid evaluates only the
-# new ones. Groups: reward (reward model on sampled answers), common_sense / reading /
-# translation (lm-eval benchmarks), pairrm and gpt4 (AlpacaEval, Zephyr configuration).
+# Evaluation: one job per variant and kind of score, so adding points to a grid evaluates
+# only the new ones. Kinds: the lm-eval benchmarks (every configured category,
+# common_sense / reading / translation, in one job that builds the variant once), reward
+# (reward model on sampled answers), pairrm and gpt4 (AlpacaEval, Zephyr configuration).
 # Each job builds its variant in memory from results/<run>/recipes/<variant>.json.
 import os
 
 from alignment_tax.eval_plan import (
-    BENCHMARK_GROUPS,
     VARIANT_PATTERN,
     benchmark_inputs,
+    benchmarked_groups,
+    local_task_data,
+    local_task_files,
     judge_glm_data_inputs,
     variant_dtype,
     variant_inputs,
@@ -18,23 +21,29 @@ from alignment_tax.loading import loading_options
 rule evaluate_benchmark:
     input:
         unpack(lambda w: benchmark_inputs(config, w.variant)),
-        local_task_files=lambda w: list(local_task_data(w.group).values()),
+        local_task_files=local_task_files(config),
     output:
-        scores=res("eval/{variant}/{group}.json"),
+        scores=expand(
+            res("eval/{{variant}}/{group}.json"), group=benchmarked_groups(config)
+        ),
         # per-item scores (alignment_tax.benchmarks.item_scores) for the claims' bootstrap
-        per_item=res("eval/{variant}/{group}.items.csv"),
+        per_item=expand(
+            res("eval/{{variant}}/{group}.items.csv"), group=benchmarked_groups(config)
+        ),
     log:
-        log("evaluate_benchmark/{variant}/{group}.log"),
+        log("evaluate_benchmark/{variant}.log"),
     wildcard_constraints:
         variant=VARIANT_PATTERN,
-        group="|".join(BENCHMARK_GROUPS),
     conda:
         "../envs/evaluation.yaml"
     threads: job_threads("evaluate")
     resources:
         **job_resources("evaluate"),
     params:
-        tasks=lambda w: config["evaluation"]["benchmarks"][w.group],
+        tasks={
+            g: config["evaluation"]["benchmarks"][g]
+            for g in benchmarked_groups(config)
+        },
         batch_size=config["evaluation"]["batch_size"],
         num_fewshot=config["evaluation"]["num_fewshot"],
         limit=config["evaluation"]["limit"],
@@ -42,7 +51,7 @@ rule evaluate_benchmark:
         seed=config["seed"],
         dtype=lambda w: variant_dtype(config, w.variant),
         loading=lambda w: loading_options(config, pair_of(w.variant)),
-        local_task_data=lambda w: local_task_data(w.group),
+        local_task_data=local_task_data(config),
         code=code_fingerprint("evaluate_benchmarks.py", env="evaluation"),
     script:
         "../workflow_scripts/evaluate_benchmarks.py"

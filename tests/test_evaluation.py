@@ -78,6 +78,36 @@ def test_benchmark_category_on_toy_tasks(toy_data, tiny_models, category, metric
     json.dumps(out)  # serialisable as written by the rule
 
 
+def test_categories_evaluated_in_one_job_score_as_in_jobs_of_their_own(toy_data, tiny_models):
+    """evaluate_benchmark scores every category of a variant with one model in one process
+    (workflow_scripts/evaluate_benchmarks.py): each category starts from the random state
+    after loading, and nothing a category leaves behind in the model or tokenizer (padding
+    side, eval mode, caches) may change the next one's scores."""
+    from alignment_tax.rule_io import random_states, seed_everything, set_random_states
+    from alignment_tax.toy_tasks import benchmark_groups, task_include_dir
+
+    model, tokenizer, _ = tiny_models
+    groups = benchmark_groups()
+
+    def evaluate(category):
+        items = []
+        out = benchmarks.evaluate_category(
+            model, tokenizer, category, groups[category],
+            task_dir=task_include_dir(toy_data / "tasks"), batch_size=8, seed=0, items=items)
+        out.pop("seconds", None)
+        return out, items
+
+    alone = {}
+    for category in groups:  # a job per category: a fresh seed each
+        seed_everything(0)
+        alone[category] = evaluate(category)
+    seed_everything(0)
+    after_loading = random_states()
+    for category in reversed(list(groups)):  # one job, the other order
+        set_random_states(after_loading)
+        assert evaluate(category) == alone[category], category
+
+
 def test_benchmark_skips_lm_evals_environment_report(toy_data, tiny_models, monkeypatch):
     # lm-eval's add_env_info runs torch's collect_env (pip list etc.) on every call
     import lm_eval.evaluator
@@ -287,8 +317,9 @@ def test_paper_task_names_resolve_in_lm_eval():
 
 
 def test_eval_plan_per_configuration():
+    import yaml
     from alignment_tax import eval_plan
-    from conftest import load_config
+    from conftest import REPO, load_config
 
     toy = load_config("config")
     assert eval_plan.eval_groups(toy) == ["common_sense", "reading", "translation", "reward"]
@@ -296,6 +327,15 @@ def test_eval_plan_per_configuration():
     assert "results/toy/eval/sft/reward.json" in files
     assert "results/toy/eval/rsf/ma/alpha0.2/reading.json" in files
     assert len(files) == len(set(files)) == 4 * len(eval_plan.eval_variants(toy))
+    assert eval_plan.benchmarked_groups(toy) == ["common_sense", "reading", "translation"]
+    assert eval_plan.local_task_data(toy) == {g: {} for g in eval_plan.benchmarked_groups(toy)}
+    # real lm-eval tasks on local files, per category
+    lane = yaml.safe_load((REPO / "config" / "real_cpu.yaml").read_text())
+    task_data = eval_plan.local_task_data(lane)
+    assert set(task_data["reading"]) == set(lane["evaluation"]["benchmarks"]["reading"])
+    assert task_data["reading"]["drop"] == lane["evaluation"]["local_task_data"]["drop"]
+    assert eval_plan.local_task_files(lane) == sorted(
+        set(lane["evaluation"]["local_task_data"].values()))
     inputs = eval_plan.benchmark_inputs(toy, "dpo/ma/alpha0.4")
     assert inputs["tasks"] == "results/toy/data/tasks"
     assert inputs["models"] == ["results/toy/models/rlhf/dpo", "results/toy/models/sft"]

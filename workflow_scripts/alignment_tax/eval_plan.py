@@ -1,8 +1,9 @@
 """Which evaluation jobs a configuration runs and what each one reads (used by the .smk files).
 
-One job per (variant, group): groups are the benchmark categories with tasks configured,
-plus reward (when the workflow trains its own reward model), pairrm and gpt4 (when their
-stages are on). No torch import here: Snakemake imports this while it parses the workflow.
+One job per variant scores every benchmark category with tasks configured (the variant is
+built once), and one per (variant, group) the other groups: reward (when the workflow
+trains its own reward model), pairrm and gpt4 (when their stages are on). No torch import
+here: Snakemake imports this while it parses the workflow.
 """
 
 from __future__ import annotations
@@ -24,9 +25,28 @@ def _stage(config: dict, name: str) -> bool:
     return bool(config.get("stages", {}).get(name, False))
 
 
-def eval_groups(config: dict) -> list[str]:
+def benchmarked_groups(config: dict) -> list[str]:
+    """The benchmark categories with tasks configured, in BENCHMARK_GROUPS order: one
+    evaluate_benchmark job per variant scores them all."""
     benchmarks = config["evaluation"]["benchmarks"]
-    groups = [g for g in BENCHMARK_GROUPS if benchmarks.get(g)]
+    return [g for g in BENCHMARK_GROUPS if benchmarks.get(g)]
+
+
+def local_task_data(config: dict) -> dict[str, dict[str, str]]:
+    """evaluation.local_task_data of the evaluated tasks, {group: {task: JSONL file}} (real
+    lm-eval tasks on local files in the data sets' schemas; empty where none)."""
+    data = config["evaluation"].get("local_task_data") or {}
+    benchmarks = config["evaluation"]["benchmarks"]
+    return {g: {t: data[t] for t in benchmarks[g] if t in data}
+            for g in benchmarked_groups(config)}
+
+
+def local_task_files(config: dict) -> list[str]:
+    return sorted({f for files in local_task_data(config).values() for f in files.values()})
+
+
+def eval_groups(config: dict) -> list[str]:
+    groups = benchmarked_groups(config)
     if _stage(config, "training"):
         groups.append("reward")
     if _stage(config, "pairrm"):

@@ -57,6 +57,29 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
+def random_states() -> tuple:
+    """The states of Python's, numpy's and torch's CPU generators (what seed_everything
+    seeds), to start several evaluations of one job from the same point."""
+    import random
+
+    import numpy as np
+    import torch
+
+    return random.getstate(), np.random.get_state(), torch.get_rng_state()
+
+
+def set_random_states(states: tuple) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    python_state, numpy_state, torch_state = states
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    torch.set_rng_state(torch_state)
+
+
 def limit_cpu_threads() -> None:
     """Use the cores Snakemake gave the job (``OMP_NUM_THREADS`` is set from ``threads``)."""
     import torch
