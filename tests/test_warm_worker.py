@@ -126,3 +126,83 @@ def test_killed_client_stops_its_child(tmp_path, sock):
         assert time.monotonic() < deadline, "the child outlived its killed client"
         time.sleep(0.1)
     assert not (tmp_path / "finished").exists()
+
+
+def test_never_used_where_a_gpu_is_visible(monkeypatch, tmp_path):
+    """CUDA does not survive a fork: with a GPU visible the worker is off, even when forced."""
+    monkeypatch.setattr(warm_worker, "gpu_visible", lambda env=None: True)
+    assert warm_worker.enabled({}) is False
+    assert warm_worker.enabled({warm_worker.ENV_SWITCH: "1"}) is False
+
+
+def test_gpu_visibility_follows_device_files_and_visible_devices(monkeypatch, tmp_path):
+    devices = tmp_path / "dev"
+    devices.mkdir()
+    real_path = Path
+
+    def fake_path(*parts):
+        path = real_path(*parts)
+        return devices / path.relative_to("/dev") if str(path).startswith("/dev") else path
+
+    monkeypatch.setattr(warm_worker, "Path", fake_path)
+    assert warm_worker.gpu_visible({}) is False
+    (devices / "nvidia0").touch()
+    assert warm_worker.gpu_visible({}) is True
+    assert warm_worker.gpu_visible({"CUDA_VISIBLE_DEVICES": ""}) is False
+    assert warm_worker.gpu_visible({"CUDA_VISIBLE_DEVICES": "-1"}) is False
+    assert warm_worker.gpu_visible({"CUDA_VISIBLE_DEVICES": "1"}) is True
+
+
+def test_server_key_follows_the_variables_read_at_import():
+    base = {"PATH": "/bin", "HOME": "/root"}
+    key = warm_worker.server_key(base)
+    assert warm_worker.server_key({**base, "HOME": "/elsewhere"}) == key  # not read at import
+    for name, value in (("OMP_NUM_THREADS", "4"), ("HF_HOME", "/data/hf"),
+                        ("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True"),
+                        ("MPLBACKEND", "pdf"), ("TRANSFORMERS_OFFLINE", "1")):
+        assert warm_worker.server_key({**base, name: value}) != key, name
+
+
+def test_snakemake_main_process_is_told_from_a_jobs_shell():
+    assert warm_worker.is_snakemake(b"/x/.venv/bin/python\0/x/.venv/bin/snakemake\0--cores\x002\0")
+    assert warm_worker.is_snakemake(b"snakemake\0--profile\0slurm\0")
+    assert warm_worker.is_snakemake(b"python3\0-m\0snakemake\0-n\0")
+    assert not warm_worker.is_snakemake(
+        b"/bin/bash\0-c\0set -euo pipefail; python /x/.snakemake/scripts/tmp1.job.py\0")
+    assert not warm_worker.is_snakemake(b"python\0-m\0alignment_tax.warm_worker\0/tmp/k.sock\0")
+
+
+def test_server_stops_when_the_snakemake_run_it_served_ends(tmp_path):
+    """A job names its Snakemake process; the server exits once that process is gone,
+    long before its idle timeout."""
+    sock = warm_worker.socket_dir() / f"test-run-{os.getpid()}.sock"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "alignment_tax.warm_worker", str(sock), "600"],
+        cwd=REPO / "workflow_scripts", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    assert "serving" in server.stdout.readline()  # imported and listening
+    # a stand-in Snakemake process, parent of a job that calls run_script
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "snakemake").write_text("import subprocess, sys\n"
+                                        "sys.exit(subprocess.call(sys.argv[1:]))\n")
+    script = tmp_path / "job.py"
+    script.write_text("print('ran')\n")
+    job = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO / "workflow_scripts")!r})
+        from pathlib import Path
+        from alignment_tax.warm_worker import run_script
+        sys.exit(run_script({str(script)!r}, sock_path=Path({str(sock)!r})))
+    """)
+    try:
+        run = subprocess.run([sys.executable, str(fake_bin / "snakemake"), sys.executable, "-c",
+                              job], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == "ran\n"
+        out, _ = server.communicate(timeout=60)  # the run has ended: the server follows
+        assert "the Snakemake runs it served have ended" in out
+    finally:
+        server.kill()
+        for suffix in (".sock", ".pid"):
+            sock.with_suffix(suffix).unlink(missing_ok=True)

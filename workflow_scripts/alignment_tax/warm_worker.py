@@ -14,15 +14,25 @@ as file descriptors). The child's exit status becomes the job's.
 Results are the same as in a fresh interpreter: the script seeds and sets its threads
 itself, and the parent never runs torch code (no threads, no CUDA before the fork).
 
-When it is used: on Linux, outside a SLURM allocation (``SLURM_JOB_ID`` unset), unless
-``ALIGNMENT_TAX_WARM_WORKER=0``. ``ALIGNMENT_TAX_WARM_WORKER=1`` forces it on (macOS
-included). On a cluster every job keeps its own interpreter: there the imports are
-seconds against minutes of GPU work.
+When it is used: on Linux, outside a SLURM allocation (``SLURM_JOB_ID`` unset), with no
+GPU visible, unless ``ALIGNMENT_TAX_WARM_WORKER=0``. ``ALIGNMENT_TAX_WARM_WORKER=1`` forces
+it on (macOS included), but never where a GPU is visible: CUDA does not survive a fork, and
+on a GPU machine the imports are seconds against minutes of GPU work. For the same reason
+the server refuses a job (which then runs in its own interpreter) if CUDA was ever
+initialised in it.
+
+Lifetime: the server stops when every Snakemake run it served has ended (the client names
+its Snakemake process), or after ``IDLE_SECONDS`` without a job. A child cannot join the
+job's process group (the server lives in a session of its own, and a process group cannot
+span sessions); instead each child watches its client's socket and exits as soon as the
+job's process is gone, so killing the job (or Snakemake) stops the work done for it.
 
 Safety: the socket lives in a per-user directory with mode 0700 (checked), and the server
 serves only peers of its own uid (SO_PEERCRED). A server is keyed by the interpreter, the
 versions of the preloaded libraries and the size and mtime of every file of this package,
-so editing the code starts a fresh server; an idle server exits after ``IDLE_SECONDS``.
+and the environment variables that these libraries read when they are imported (threads,
+caches, CUDA, Hugging Face, matplotlib), so editing the code or such a variable starts a
+fresh server.
 """
 
 from __future__ import annotations
@@ -78,6 +88,28 @@ _LIBRARY_DISTRIBUTIONS = (
     "accelerate", "matplotlib", "snakemake",
 )
 _MAX_MESSAGE = 1 << 20
+# Environment variables read at import by the preloaded libraries (torch, transformers,
+# datasets, lm-eval, matplotlib, OpenMP/MKL): a server imported under other values would
+# run a job differently from a fresh interpreter, so they are part of its key.
+_IMPORT_ENV_PREFIXES = (
+    "OMP_", "MKL_", "KMP_", "OPENBLAS_", "TORCH", "PYTORCH_", "CUDA_", "NCCL_", "HF_",
+    "HUGGINGFACE_", "TRANSFORMERS_", "TOKENIZERS_", "DATASETS_", "ACCELERATE_", "MPL",
+    "PYTHONHASHSEED", "LD_PRELOAD", "LD_LIBRARY_PATH", "XDG_CACHE_HOME",
+)
+_RUN_CHECK_SECONDS = 2.0
+
+
+def gpu_visible(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process could see a GPU (NVIDIA or ROCm device files, not hidden by
+    CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES), without importing torch."""
+    env = os.environ if environ is None else environ
+    hidden = {"", "-1", "none", "nodevfiles"}
+    nvidia = any(Path("/dev").glob("nvidia[0-9]*")) and (
+        env.get("CUDA_VISIBLE_DEVICES", "0").strip().lower() not in hidden)
+    rocm = Path("/dev/kfd").exists() and (
+        env.get("HIP_VISIBLE_DEVICES", env.get("ROCR_VISIBLE_DEVICES", "0")).strip().lower()
+        not in hidden)
+    return nvidia or rocm
 
 
 def enabled(environ: Mapping[str, str] | None = None) -> bool:
@@ -86,18 +118,21 @@ def enabled(environ: Mapping[str, str] | None = None) -> bool:
     if env.get(ENV_IN_CHILD) == "1":
         return False
     switch = env.get(ENV_SWITCH, "").strip().lower()
-    if switch in {"0", "false", "no", "off"}:
+    if switch in {"0", "false", "no", "off"} or gpu_visible(env):
         return False
     if switch in {"1", "true", "yes", "on"}:
         return hasattr(os, "fork") and hasattr(socket, "AF_UNIX")
     return sys.platform.startswith("linux") and "SLURM_JOB_ID" not in env
 
 
-def server_key() -> str:
-    """Identity of a server: interpreter, library versions and this package's files."""
+def server_key(environ: Mapping[str, str] | None = None) -> str:
+    """Identity of a server: interpreter, library versions, this package's files and the
+    environment variables read at import (_IMPORT_ENV_PREFIXES)."""
     from importlib import metadata
 
+    env = os.environ if environ is None else environ
     parts = [sys.executable, sys.version]
+    parts += sorted(f"{k}={v}" for k, v in env.items() if k.startswith(_IMPORT_ENV_PREFIXES))
     for dist in _LIBRARY_DISTRIBUTIONS:
         try:
             parts.append(f"{dist}=={metadata.version(dist)}")
@@ -216,13 +251,39 @@ def connect_or_start(sock_path: Path | None = None) -> socket.socket:
     return conn
 
 
-def run_script(script_path: str | Path, *, sock_path: Path | None = None) -> int:
-    """Run ``script_path`` in a child of the warm worker; return its exit status."""
+def is_snakemake(cmdline: bytes) -> bool:
+    """Whether a /proc/<pid>/cmdline is Snakemake's main process (``snakemake ...``,
+    ``python .../bin/snakemake ...`` or ``python -m snakemake ...``), not a job's shell
+    that merely mentions ``.snakemake/scripts``."""
+    args = [a.decode(errors="replace") for a in cmdline.split(b"\0")[:3]]
+    return any(Path(a).name == "snakemake" for a in args[:2]) or args[1:3] == ["-m", "snakemake"]
+
+
+def snakemake_pid() -> int | None:
+    """The Snakemake run this job belongs to: the nearest ancestor that is Snakemake's
+    main process (Linux /proc), or None."""
+    pid = os.getppid()
+    while pid > 1:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        if is_snakemake(cmdline):
+            return pid
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent's pid
+    return None
+
+
+def run_script(script_path: str | Path, *, sock_path: Path | None = None) -> int | None:
+    """Run ``script_path`` in a child of the warm worker; return its exit status, or None
+    when the server refused the job (the caller then runs it itself)."""
     request = {
         "script": str(Path(script_path).resolve()),
         "cwd": os.getcwd(),
         "env": dict(os.environ),
         "argv": list(sys.argv),
+        "run_pid": snakemake_pid(),
     }
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
@@ -238,7 +299,9 @@ def run_script(script_path: str | Path, *, sock_path: Path | None = None) -> int
                     continue
                 raise
             if not ack.get("started"):
-                raise RuntimeError(f"warm worker refused the job: {ack}")
+                print(f"warm worker refused the job ({ack.get('reason')}): running it here",
+                      file=sys.stderr, flush=True)
+                return None
             try:
                 reply, _ = _recv_message(conn)
             except ConnectionError as err:
@@ -257,11 +320,14 @@ def hand_off(script_globals: Mapping) -> None:
     script = script_globals.get("__real_file__") or script_globals.get("__file__")
     if not script:
         return
-    sys.exit(run_script(script))
+    returncode = run_script(script)
+    if returncode is not None:
+        sys.exit(returncode)
 
 
 # ----------------------------------------------------------------------------- server
-def _child(conn: socket.socket, listener: socket.socket) -> None:
+def _child(conn: socket.socket, listener: socket.socket, request: dict, fds: list[int]
+           ) -> None:
     """In the forked child: adopt the client's world, run its script, report the status."""
     import runpy
     import signal
@@ -269,9 +335,6 @@ def _child(conn: socket.socket, listener: socket.socket) -> None:
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the job's own subprocesses are waited on
     listener.close()
-    request, fds = _recv_message(conn, max_fds=3)
-    if len(fds) != 3:
-        raise ValueError(f"expected the client's 3 standard streams, got {len(fds)} fds")
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -316,8 +379,24 @@ def _peer_uid(conn: socket.socket) -> int:
     return struct.unpack("3i", creds)[1]
 
 
+def _cuda_initialised() -> bool:
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_initialized())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def serve(sock_path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
-    """Import the stack, then fork one child per connection until idle for a while."""
+    """Import the stack, then fork one child per connection until every Snakemake run it
+    served has ended, or it was idle for ``idle_seconds``."""
     import importlib
     import signal
 
@@ -335,24 +414,49 @@ def serve(sock_path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
     pid_path = sock_path.with_suffix(".pid")
     pid_path.write_text(str(os.getpid()))
     listener.listen(16)
-    listener.settimeout(idle_seconds)
+    listener.settimeout(min(idle_seconds, _RUN_CHECK_SECONDS))
     print(f"warm worker {os.getpid()} serving {sock_path}", flush=True)
+    runs: set[int] = set()  # the Snakemake processes whose jobs it ran
+    last_job = time.monotonic()
+    reason = f"idle for {idle_seconds:.0f} s"
     try:
         while True:
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                break
-            conn.settimeout(None)
-            if sys.platform.startswith("linux") and _peer_uid(conn) != os.getuid():
-                conn.close()
+                if runs and not any(_alive(pid) for pid in runs):
+                    reason = "the Snakemake runs it served have ended"
+                    break
+                if time.monotonic() - last_job > idle_seconds:
+                    break
                 continue
-            if os.fork() == 0:
-                try:
-                    _child(conn, listener)
-                finally:
-                    os._exit(1)
-            conn.close()
+            last_job = time.monotonic()
+            fds: list[int] = []
+            try:
+                if sys.platform.startswith("linux") and _peer_uid(conn) != os.getuid():
+                    continue
+                conn.settimeout(10.0)  # the request follows the connection at once
+                request, fds = _recv_message(conn, max_fds=3)
+                conn.settimeout(None)
+                if len(fds) != 3:
+                    continue
+                if request.get("run_pid"):
+                    runs.add(int(request["run_pid"]))
+                if _cuda_initialised():  # a forked child could not use CUDA
+                    _send_message(conn, {"started": False,
+                                         "reason": "CUDA is initialised in the server"})
+                    continue
+                if os.fork() == 0:
+                    try:
+                        _child(conn, listener, request, fds)
+                    finally:
+                        os._exit(1)
+            except (OSError, ConnectionError, ValueError) as err:
+                print(f"warm worker: a bad request ({err})", flush=True)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+                conn.close()
     finally:
         listener.close()
         # a successor may already be bound to the same path: remove only our own socket
@@ -360,7 +464,7 @@ def serve(sock_path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
             if sock_path.stat().st_ino == own_inode:
                 sock_path.unlink()
                 pid_path.unlink()
-        print(f"warm worker {os.getpid()} idle for {idle_seconds:.0f} s: exiting", flush=True)
+        print(f"warm worker {os.getpid()} exiting: {reason}", flush=True)
 
 
 def stop_all() -> list[int]:
