@@ -206,3 +206,33 @@ def test_server_stops_when_the_snakemake_run_it_served_ends(tmp_path):
         server.kill()
         for suffix in (".sock", ".pid"):
             sock.with_suffix(suffix).unlink(missing_ok=True)
+
+
+def test_a_refused_job_runs_in_its_own_interpreter(tmp_path):
+    """A server that cannot fork safely (CUDA initialised in it) refuses: run_script
+    returns None and hand_off lets the script go on in the job's own process."""
+    import socket
+    import threading
+
+    sock = warm_worker.socket_dir() / f"test-refuse-{os.getpid()}.sock"
+    sock.unlink(missing_ok=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sock))
+    listener.listen(1)
+
+    def refuse():
+        conn, _ = listener.accept()
+        with conn:
+            _, fds = warm_worker._recv_message(conn, max_fds=3)
+            for fd in fds:
+                os.close(fd)
+            warm_worker._send_message(conn, {"started": False, "reason": "CUDA"})
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    try:
+        assert warm_worker.run_script(tmp_path / "job.py", sock_path=sock) is None
+    finally:
+        thread.join(timeout=10)
+        listener.close()
+        sock.unlink(missing_ok=True)
