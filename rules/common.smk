@@ -235,21 +235,6 @@ def _rm_inputs(wildcards):
     return inputs
 
 
-def training_outputs():
-    """Every model this file produces for the active config (for rule all)."""
-    rlhf = config["rlhf"]
-    algos = rlhf["algorithms"]
-    outs = [res("models/sft"), res("models/reward_model")]
-    outs += [res(f"models/rlhf/{a}") for a in algos]
-    if "dpo" in algos:
-        betas = rlhf["dpo"].get("betas", [])
-        outs += [res(f"models/rlhf/dpo_beta{_coef(b)}") for b in betas]
-    if "ppo" in algos:
-        kls = rlhf["ppo"].get("kl_coefs", [])
-        outs += [res(f"models/rlhf/ppo_kl{_coef(k)}") for k in kls]
-    return outs
-
-
 # ------------------------------------------------------------------ merging
 from alignment_tax.merge_methods import get_method  # noqa: E402
 from alignment_tax.variants import (  # noqa: E402
