@@ -85,8 +85,8 @@ def run(args) -> dict:
     from alignment_tax.eval_models import load_reward_model, load_variant
     from alignment_tax.io import read_jsonl
     from alignment_tax.reward_eval import evaluate_reward
+    from alignment_tax.toy_reward import hidden_reward
     from alignment_tax.toy_tasks import task_include_dir
-    from alignment_tax.toy_world import hidden_reward
 
     torch.set_num_threads(args.threads)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())

@@ -49,7 +49,7 @@ def main() -> None:
     from alignment_tax.reward_model import train_reward_model
     from alignment_tax.rsf import train_rsf
     from alignment_tax.sft import train_sft
-    from alignment_tax.toy_world import hidden_reward, is_polite
+    from alignment_tax.toy_reward import hidden_reward, is_polite
     from alignment_tax.training_common import load_causal_lm, load_reward_model, load_tokenizer
 
     cfg = yaml.safe_load(Path(args.config).read_text())

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from alignment_tax.adamerging import load_qa_pairs, reading_fit_rows
 from alignment_tax.io import read_jsonl
-from alignment_tax.toy_world import READING_TASKS, generate_toy_world
+from alignment_tax.toy_world import generate_toy_world
+from alignment_tax.toy_world_facts import READING_TASKS
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = {

@@ -174,7 +174,7 @@ def test_squadv2_substitute_uses_token_f1():
 
 
 def test_reward_eval_with_hidden_reward(toy_data, tiny_models):
-    from alignment_tax.toy_world import hidden_reward
+    from alignment_tax.toy_reward import hidden_reward
 
     model, tokenizer, reward_model = tiny_models
     rows = read_jsonl(toy_data / "prompts" / "eval.jsonl")

@@ -10,22 +10,11 @@ from pathlib import Path
 
 import pytest
 from alignment_tax.io import read_json, read_jsonl
+from alignment_tax.toy_preferences import PAIR_MIX, preference_rows, rater_visible_wrong
+from alignment_tax.toy_reward import POLITE_CLOSERS, POLITE_OPENERS, hidden_reward, is_polite
 from alignment_tax.toy_tasks import TASK_NAMES, task_include_dir
-from alignment_tax.toy_world import (
-    ATTRIBUTE_VALUES,
-    JOBS,
-    PAIR_MIX,
-    POLITE_CLOSERS,
-    POLITE_OPENERS,
-    World,
-    _items,
-    check_params,
-    generate_toy_world,
-    hidden_reward,
-    is_polite,
-    preference_rows,
-    rater_visible_wrong,
-)
+from alignment_tax.toy_world import _items, check_params, generate_toy_world
+from alignment_tax.toy_world_facts import ATTRIBUTE_VALUES, JOBS, World
 
 SMALL = {
     "n_creatures": 20,

@@ -19,7 +19,7 @@ with rule_logging(snakemake) as logger:
     rows = read_eval_prompts(snakemake.input.prompts, params.n_prompts)
     hidden_reward = None
     if params.hidden_reward:  # toy world: also score with the hidden true reward
-        from alignment_tax.toy_world import hidden_reward
+        from alignment_tax.toy_reward import hidden_reward
     reward_model, reward_tokenizer = load_reward_model(
         snakemake.input.reward_model, dtype=params.dtype, **params.loading
     )

@@ -39,7 +39,8 @@ def reading_fit_rows(
     The world is rebuilt from ``world_params`` and ``seed`` (the toy world rule's params);
     ``world_json`` (data/world.json) guards that it is the world the benchmark came from.
     """
-    from alignment_tax.toy_world import READING_TASKS, World, check_params, prompt_string
+    from alignment_tax.toy_world import check_params
+    from alignment_tax.toy_world_facts import READING_TASKS, World, prompt_string
 
     unknown = [t for t in reading_tasks if t not in READING_TASKS]
     if unknown or not reading_tasks:

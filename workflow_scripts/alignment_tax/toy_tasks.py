@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from alignment_tax.io import atomic_dir
-from alignment_tax.toy_world import MC_TASKS, READING_TASKS, TRANSLATION_TASK
+from alignment_tax.toy_world_facts import MC_TASKS, READING_TASKS, TRANSLATION_TASK
 
 TASK_NAMES = (*MC_TASKS, *READING_TASKS, TRANSLATION_TASK)
 MAX_GEN_TOKS = 48
